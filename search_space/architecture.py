@@ -1,0 +1,264 @@
+"""Immutable value types for SpineNet architectures.
+
+An architecture is a stem (the m candidate blocks every scale-permuted block
+may take as a parent), an ordered list of scale-permuted blocks, and the
+scaling that turns the topology into a concrete network (SPINENET.md
+sections 1, 3 and 4).
+
+Parents index a running list: ``0..m-1`` are the stem candidates and
+``m + k`` is the k-th scale-permuted block.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+
+from search_space.errors import ArchitectureError
+
+BOTTLENECK = "bottleneck"
+RESIDUAL = "residual"
+# The two block types of the SpineNet paper, section 3.1 ("block adjustment").
+BLOCK_FNS = (BOTTLENECK, RESIDUAL)
+
+# Output levels L3..L7, one block each (SPINENET.md section 1).
+DEFAULT_OUTPUT_LEVELS = (3, 4, 5, 6, 7)
+DEFAULT_MIN_LEVEL = 2
+DEFAULT_MAX_LEVEL = 7
+
+
+@dataclasses.dataclass(frozen=True)
+class StemBlock:
+    """One stem candidate: an L2 bottleneck group in the reference model."""
+
+    level: int = 2
+    block_fn: str = BOTTLENECK
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockSpec:
+    """One scale-permuted block.
+
+    Attributes:
+      level: feature level; spatial size is input / 2**level.
+      block_fn: ``"bottleneck"`` or ``"residual"``.
+      parents: the two parents, indices into the running list (sorted on
+        construction: fusion sums them, so their order carries no meaning).
+      is_output: whether this block is the output of its level (P3..P7).
+    """
+
+    level: int
+    block_fn: str
+    parents: tuple[int, int]
+    is_output: bool = False
+
+    def __post_init__(self):
+        parents = tuple(self.parents)
+        if len(parents) == 2 and all(isinstance(p, int) and not isinstance(p, bool) for p in parents):
+            object.__setattr__(self, "parents", tuple(sorted(parents)))
+        else:
+            object.__setattr__(self, "parents", parents)
+
+
+@dataclasses.dataclass(frozen=True)
+class Scaling:
+    """How a topology becomes a concrete network (SPINENET.md section 4)."""
+
+    filter_size_scale: float = 1.0
+    resample_alpha: float = 0.5
+    endpoints_num_filters: int = 256
+    block_repeats: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    """A complete SpineNet architecture: stem candidates, blocks and scaling."""
+
+    blocks: tuple[BlockSpec, ...]
+    stem: tuple[StemBlock, ...] = (StemBlock(), StemBlock())
+    scaling: Scaling = Scaling()
+
+    def __post_init__(self):
+        object.__setattr__(self, "blocks", tuple(self.blocks))
+        object.__setattr__(self, "stem", tuple(self.stem))
+
+    @property
+    def num_stem(self) -> int:
+        """Number of stem candidates m."""
+        return len(self.stem)
+
+    @property
+    def num_blocks(self) -> int:
+        """Number of scale-permuted blocks N."""
+        return len(self.blocks)
+
+    def with_scaling(self, scaling: Scaling) -> Architecture:
+        """Returns the same topology with another scaling."""
+        return dataclasses.replace(self, scaling=scaling)
+
+    def consumed(self) -> frozenset[int]:
+        """Running-list indices that some block takes as a parent."""
+        return frozenset(p for b in self.blocks for p in b.parents)
+
+    def unconsumed_intermediate(self) -> tuple[int, ...]:
+        """Running-list indices of intermediate blocks that nobody consumes.
+
+        The reference model sums these into the output block of the same level.
+        """
+        used = self.consumed()
+        m = self.num_stem
+        return tuple(m + k for k, b in enumerate(self.blocks) if not b.is_output and (m + k) not in used)
+
+    def canonical_order(self) -> tuple[int, ...]:
+        """A build order that does not depend on how independent blocks were listed.
+
+        Returns a permutation of ``range(num_blocks)``: blocks in a topological
+        order in which, among the blocks ready to be built, the one with the
+        smallest (is_output, level, block_fn, canonical parents) comes first;
+        ties keep the listed order. Two architectures that list the same graph
+        in different orders share this order's serialisation, so they share a
+        fingerprint.
+        """
+        m = self.num_stem
+        label = {i: i for i in range(m)}  # running index -> canonical index
+        remaining = list(range(self.num_blocks))
+        order = []
+        while remaining:
+            ready = [k for k in remaining if all(p in label for p in self.blocks[k].parents)]
+            if not ready:  # a parent that is never built: keep the listed order
+                ready = remaining[:1]
+
+            def key(k: int):
+                b = self.blocks[k]
+                return (b.is_output, b.level, b.block_fn, tuple(sorted(label.get(p, -1) for p in b.parents)), k)
+
+            best = min(ready, key=key)
+            label[m + best] = m + len(order)
+            order.append(best)
+            remaining.remove(best)
+        return tuple(order)
+
+    def canonical(self) -> Architecture:
+        """The same network with its blocks in canonical build order."""
+        order = self.canonical_order()
+        m = self.num_stem
+        relabel = {i: i for i in range(m)}
+        for new, old in enumerate(order):
+            relabel[m + old] = m + new
+        blocks = tuple(
+            dataclasses.replace(self.blocks[old], parents=tuple(relabel.get(p, p) for p in self.blocks[old].parents))
+            for old in order
+        )
+        return dataclasses.replace(self, blocks=blocks)
+
+    def fingerprint(self, include_scaling: bool = True) -> str:
+        """A short hex digest that identifies the network this architecture builds.
+
+        Equal fingerprints mean the same blocks, connections and (optionally)
+        scaling, whatever order independent blocks were listed in.
+
+        Args:
+          include_scaling: whether the scaling is part of the identity.
+
+        Returns:
+          16 hex characters.
+        """
+        canon = self.canonical()
+        payload = {
+            "stem": [[s.level, s.block_fn] for s in canon.stem],
+            "blocks": [[b.level, b.block_fn, list(b.parents), b.is_output] for b in canon.blocks],
+        }
+        if include_scaling:
+            payload["scaling"] = dataclasses.asdict(canon.scaling)
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def validate_scaling(scaling: Scaling) -> None:
+    """Raises ArchitectureError unless every scaling field is in range."""
+    if not _is_number(scaling.filter_size_scale) or not scaling.filter_size_scale > 0:
+        raise ArchitectureError(f"scaling.filter_size_scale must be a number > 0, got {scaling.filter_size_scale!r}")
+    if not _is_number(scaling.resample_alpha) or not scaling.resample_alpha > 0:
+        raise ArchitectureError(f"scaling.resample_alpha must be a number > 0, got {scaling.resample_alpha!r}")
+    if not _is_int(scaling.endpoints_num_filters) or scaling.endpoints_num_filters < 1:
+        raise ArchitectureError(
+            f"scaling.endpoints_num_filters must be an integer >= 1, got {scaling.endpoints_num_filters!r}"
+        )
+    if not _is_int(scaling.block_repeats) or scaling.block_repeats < 1:
+        raise ArchitectureError(f"scaling.block_repeats must be an integer >= 1, got {scaling.block_repeats!r}")
+
+
+def validate_architecture(
+    arch: Architecture,
+    *,
+    min_level: int = DEFAULT_MIN_LEVEL,
+    max_level: int = DEFAULT_MAX_LEVEL,
+    output_levels: Sequence[int] = DEFAULT_OUTPUT_LEVELS,
+    block_fns: Iterable[str] = BLOCK_FNS,
+) -> None:
+    """Checks the rules every buildable SpineNet obeys, whatever the search space.
+
+    Args:
+      arch: the architecture.
+      min_level: lowest level a block may have.
+      max_level: highest level a block may have.
+      output_levels: the levels that need exactly one output block each.
+      block_fns: the block types allowed.
+
+    Raises:
+      ArchitectureError: naming the block, the field and the allowed values.
+    """
+    block_fns = tuple(block_fns)
+    if not isinstance(arch, Architecture):
+        raise ArchitectureError(f"expected an Architecture, got {type(arch).__name__}")
+    m = arch.num_stem
+    if m < 2:
+        raise ArchitectureError(f"stem: needs at least 2 candidates (every block has two parents), got {m}")
+    for i, s in enumerate(arch.stem):
+        if not isinstance(s, StemBlock):
+            raise ArchitectureError(f"stem {i}: expected a StemBlock, got {type(s).__name__}")
+        if not _is_int(s.level) or not min_level <= s.level <= max_level:
+            raise ArchitectureError(f"stem {i}: level {s.level!r} is out of range; allowed {min_level}..{max_level}")
+        if s.block_fn not in block_fns:
+            raise ArchitectureError(f"stem {i}: block_fn {s.block_fn!r} is unknown; allowed {', '.join(block_fns)}")
+    if not arch.blocks:
+        raise ArchitectureError("blocks: an architecture needs at least one block per output level")
+    for k, b in enumerate(arch.blocks):
+        idx = m + k
+        where = f"block {idx}"
+        if not isinstance(b, BlockSpec):
+            raise ArchitectureError(f"{where}: expected a BlockSpec, got {type(b).__name__}")
+        if not _is_int(b.level) or not min_level <= b.level <= max_level:
+            raise ArchitectureError(f"{where}: level {b.level!r} is out of range; allowed {min_level}..{max_level}")
+        if b.block_fn not in block_fns:
+            raise ArchitectureError(f"{where}: block_fn {b.block_fn!r} is unknown; allowed {', '.join(block_fns)}")
+        if not isinstance(b.is_output, bool):
+            raise ArchitectureError(f"{where}: is_output must be true or false, got {b.is_output!r}")
+        if len(b.parents) != 2:
+            raise ArchitectureError(f"{where}: needs exactly 2 parents, got {len(b.parents)}")
+        for p in b.parents:
+            if not _is_int(p):
+                raise ArchitectureError(f"{where}: parent {p!r} is not an integer; allowed 0..{idx - 1}")
+            if p < 0 or p >= idx:
+                state = "is not built yet" if p >= idx else "is out of range"
+                raise ArchitectureError(f"{where}: parent {p} {state}; allowed 0..{idx - 1}")
+        if b.parents[0] == b.parents[1]:
+            raise ArchitectureError(f"{where}: parent {b.parents[0]} is repeated; the two parents must differ")
+    outputs = [(m + k, b.level) for k, b in enumerate(arch.blocks) if b.is_output]
+    out_levels = sorted(level for _, level in outputs)
+    if out_levels != sorted(output_levels):
+        raise ArchitectureError(
+            f"outputs: need exactly one output block at each of levels {list(output_levels)}, "
+            f"got output levels {out_levels} (blocks {[i for i, _ in outputs]})"
+        )
+    validate_scaling(arch.scaling)

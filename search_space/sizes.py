@@ -1,0 +1,68 @@
+"""Exact search-space sizes with Python integers (paper section 3.1).
+
+The paper counts blocks as distinguishable: a scale permutation orders N-K
+intermediate and K output blocks separately, (N-K)! * K! orderings, even when
+two blocks share a level. The decision encoding instead picks levels, so it
+enumerates distinct level sequences; the two counts differ when levels repeat.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from search_space.space import SearchSpace
+
+
+@dataclasses.dataclass(frozen=True)
+class SpaceSize:
+    """Sizes of the three search dimensions and their products."""
+
+    num_blocks: int
+    permutations: int
+    connections: int
+    adjustments: int
+    total: int
+    connections_windowed: int
+    total_windowed: int
+
+
+def space_size(space: SearchSpace) -> SpaceSize:
+    """Sizes of ``space`` by the paper's formulas.
+
+    - permutations: (N-K)! * K! (K = number of outputs, 5 in the paper);
+    - connections: prod_{i=m}^{N+m-1} C(i, 2): block i picks 2 of the i
+      entries built before it;
+    - adjustments: (#level shifts)^(N-K) * (#block types)^N, which is
+      4^(N-5) * 2^N for the full space;
+    - the windowed variants restrict intermediate blocks to the last
+      ``parent_window`` entries: C(min(i, window), 2).
+
+    Args:
+      space: the search space.
+
+    Returns:
+      A SpaceSize of exact integers.
+    """
+    n, k, m = space.num_blocks, space.num_outputs, space.num_stem
+    permutations = math.factorial(n - k) * math.factorial(k)
+    connections = 1
+    windowed = 1
+    for j in range(n):
+        i = m + j  # entries built before block j
+        connections *= math.comb(i, 2)
+        is_intermediate = j < n - k
+        if is_intermediate and space.parent_window is not None:
+            windowed *= math.comb(min(i, space.parent_window), 2)
+        else:
+            windowed *= math.comb(i, 2)
+    adjustments = len(space.level_shifts) ** (n - k) * len(space.block_fns) ** n
+    return SpaceSize(
+        num_blocks=n,
+        permutations=permutations,
+        connections=connections,
+        adjustments=adjustments,
+        total=permutations * connections * adjustments,
+        connections_windowed=windowed,
+        total_windowed=permutations * windowed * adjustments,
+    )

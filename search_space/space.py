@@ -1,0 +1,284 @@
+"""The SpineNet search space (paper section 3.1) as a frozen, checkable definition."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from search_space.architecture import (
+    BLOCK_FNS,
+    BOTTLENECK,
+    DEFAULT_OUTPUT_LEVELS,
+    Architecture,
+    Scaling,
+    StemBlock,
+    validate_architecture,
+)
+from search_space.errors import ArchitectureError
+
+# Paper Table 1, SpineNet-49: scale-permuted blocks {L2:1, L3:2, L4:4, L5:4,
+# L6:2, L7:2}; less the five outputs (one each at L3..L7) this leaves the
+# intermediate allocation below.
+SPINENET49_INTERMEDIATE_ALLOCATION = ((2, 1), (3, 1), (4, 3), (5, 3), (6, 1), (7, 1))
+# Paper section 3.1, block adjustment: intermediate blocks shift level by -1..+2.
+LEVEL_SHIFTS = (-1, 0, 1, 2)
+# Paper section 5.1: in the proxy search intermediate blocks take parents
+# among the last 5 built blocks (Google's public re-implementation uses 4).
+DEFAULT_PARENT_WINDOW = 5
+
+
+def format_allocation(allocation: Sequence[tuple[int, int]]) -> str:
+    """``((2, 1), (4, 3))`` -> ``"L2:1, L4:3"``."""
+    return ", ".join(f"L{level}:{count}" for level, count in allocation)
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSpace:
+    """A SpineNet search space.
+
+    Attributes:
+      level_allocation: (level, count) pairs: the base levels of the
+        intermediate blocks that the scale permutation orders.
+      output_levels: one output block per level, permuted among themselves.
+      num_stem: m, the number of stem candidates (L2 bottleneck groups).
+      stem_level: level of every stem candidate.
+      parent_window: intermediate blocks take parents among the last
+        ``parent_window`` entries of the running list; None = unrestricted.
+        Output blocks are never restricted.
+      level_shifts: the block-adjustment level shifts of intermediate blocks;
+        ``(0,)`` switches level adjustment off.
+      block_fns: block types a block may pick; one type switches the choice off.
+      min_level: lowest level a block may end at.
+      max_level: highest level a block may end at.
+      scaling: the scaling attached to decoded architectures.
+    """
+
+    level_allocation: tuple[tuple[int, int], ...] = SPINENET49_INTERMEDIATE_ALLOCATION
+    output_levels: tuple[int, ...] = DEFAULT_OUTPUT_LEVELS
+    num_stem: int = 2
+    stem_level: int = 2
+    parent_window: int | None = DEFAULT_PARENT_WINDOW
+    level_shifts: tuple[int, ...] = LEVEL_SHIFTS
+    block_fns: tuple[str, ...] = BLOCK_FNS
+    min_level: int = 2
+    max_level: int = 7
+    scaling: Scaling = Scaling()
+
+    def __post_init__(self):
+        object.__setattr__(self, "level_allocation", tuple(tuple(p) for p in self.level_allocation))
+        for name in ("output_levels", "level_shifts", "block_fns"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        self.validate()
+
+    # ----- the definition itself -------------------------------------------------
+
+    def validate(self) -> None:
+        """Raises ArchitectureError if the definition cannot describe any architecture."""
+
+        def bad(msg: str):
+            raise ArchitectureError(f"search space: {msg}")
+
+        if not 1 <= self.min_level <= self.max_level:
+            bad(f"min_level {self.min_level} and max_level {self.max_level} must satisfy 1 <= min <= max")
+        for pair in self.level_allocation:
+            if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
+                bad(f"level_allocation entry {pair!r} must be a (level, count) pair of integers")
+            level, count = pair
+            if not self.min_level <= level <= self.max_level:
+                bad(f"level_allocation level {level} is out of range; allowed {self.min_level}..{self.max_level}")
+            if count < 0:
+                bad(f"level_allocation count for L{level} is {count}; must be >= 0")
+        levels = [lv for lv, _ in self.level_allocation]
+        if len(set(levels)) != len(levels):
+            bad(f"level_allocation lists a level twice: {format_allocation(self.level_allocation)}")
+        if not self.output_levels or len(set(self.output_levels)) != len(self.output_levels):
+            bad(f"output_levels {list(self.output_levels)} must be distinct and non-empty")
+        for level in self.output_levels:
+            if not self.min_level <= level <= self.max_level:
+                bad(f"output level {level} is out of range; allowed {self.min_level}..{self.max_level}")
+        if self.num_stem < 2:
+            bad(f"num_stem is {self.num_stem}; every block has two parents, so at least 2 are needed")
+        if not self.min_level <= self.stem_level <= self.max_level:
+            bad(f"stem_level {self.stem_level} is out of range; allowed {self.min_level}..{self.max_level}")
+        if self.parent_window is not None and self.parent_window < 2:
+            bad(f"parent_window is {self.parent_window}; a block needs 2 parents, so use >= 2 or None")
+        if not self.level_shifts or len(set(self.level_shifts)) != len(self.level_shifts):
+            bad(f"level_shifts {list(self.level_shifts)} must be distinct and non-empty")
+        if not self.block_fns or len(set(self.block_fns)) != len(self.block_fns):
+            bad(f"block_fns {list(self.block_fns)} must be distinct and non-empty")
+        for fn in self.block_fns:
+            if fn not in BLOCK_FNS:
+                bad(f"block_fn {fn!r} is unknown; allowed {', '.join(BLOCK_FNS)}")
+        for level, count in self.level_allocation:
+            if count and not self.valid_shifts(level):
+                bad(
+                    f"no level shift in {list(self.level_shifts)} keeps L{level} within L{self.min_level}..L{self.max_level}"
+                )
+
+    # ----- derived quantities ---------------------------------------------------
+
+    @property
+    def num_intermediate(self) -> int:
+        """Number of intermediate (non-output) scale-permuted blocks."""
+        return sum(count for _, count in self.level_allocation)
+
+    @property
+    def num_outputs(self) -> int:
+        """Number of output blocks (5 for L3..L7)."""
+        return len(self.output_levels)
+
+    @property
+    def num_blocks(self) -> int:
+        """N, the number of scale-permuted blocks."""
+        return self.num_intermediate + self.num_outputs
+
+    @property
+    def base_levels(self) -> tuple[int, ...]:
+        """Distinct allocation levels with a positive count, ascending."""
+        return tuple(sorted(level for level, count in self.level_allocation if count > 0))
+
+    def allocation_counts(self) -> dict[int, int]:
+        """Level -> count, for levels with a positive count."""
+        return {level: count for level, count in self.level_allocation if count > 0}
+
+    def valid_shifts(self, base_level: int) -> tuple[int, ...]:
+        """The level shifts that keep ``base_level`` within the level range."""
+        return tuple(s for s in self.level_shifts if self.min_level <= base_level + s <= self.max_level)
+
+    def window_start(self, index: int) -> int:
+        """Lowest parent index an intermediate block at running ``index`` may take."""
+        if self.parent_window is None:
+            return 0
+        return max(0, index - self.parent_window)
+
+    def stem(self) -> tuple[StemBlock, ...]:
+        """The stem candidates of every architecture in this space."""
+        return tuple(StemBlock(self.stem_level, BOTTLENECK) for _ in range(self.num_stem))
+
+    # ----- membership ------------------------------------------------------------
+
+    def validate_architecture(self, arch: Architecture) -> None:
+        """Raises ArchitectureError unless ``arch`` is a member of this space.
+
+        Membership: the generic SpineNet rules, then this space's stem, block
+        count, intermediate-then-output order, a level allocation reachable
+        with the allowed shifts, and the parent window. The scaling is free.
+        """
+        validate_architecture(
+            arch,
+            min_level=self.min_level,
+            max_level=self.max_level,
+            output_levels=self.output_levels,
+            block_fns=self.block_fns,
+        )
+        if arch.stem != self.stem():
+            got = [(s.level, s.block_fn) for s in arch.stem]
+            raise ArchitectureError(
+                f"stem: this space has {self.num_stem} stem candidates at L{self.stem_level} (bottleneck), got {got}"
+            )
+        if arch.num_blocks != self.num_blocks:
+            raise ArchitectureError(
+                f"blocks: this space has {self.num_blocks} blocks ({self.num_intermediate} intermediate + "
+                f"{self.num_outputs} outputs), got {arch.num_blocks}"
+            )
+        m = self.num_stem
+        for k, b in enumerate(arch.blocks):
+            idx = m + k
+            should_be_output = k >= self.num_intermediate
+            if b.is_output != should_be_output:
+                kind = "an output" if should_be_output else "an intermediate"
+                raise ArchitectureError(
+                    f"block {idx}: must be {kind} block; in this space blocks {m}..{m + self.num_intermediate - 1} "
+                    f"are intermediate and the last {self.num_outputs} are outputs"
+                )
+            if not b.is_output and self.parent_window is not None:
+                lo = self.window_start(idx)
+                for p in b.parents:
+                    if p < lo:
+                        raise ArchitectureError(
+                            f"block {idx}: parent {p} is outside the parent window of {self.parent_window}; "
+                            f"allowed {lo}..{idx - 1}"
+                        )
+        self.assign_base_levels(arch)
+
+    def contains(self, arch: Architecture) -> bool:
+        """Whether ``arch`` is a member of this space."""
+        try:
+            self.validate_architecture(arch)
+        except ArchitectureError:
+            return False
+        return True
+
+    def assign_base_levels(self, arch: Architecture) -> tuple[int, ...]:
+        """Finds which allocation level each intermediate block was shifted from.
+
+        Several assignments may exist; this returns the canonical one: in
+        build order, each block takes the smallest shift (0, then -1, +1, +2)
+        that still lets the remaining blocks be matched.
+
+        Returns:
+          One base level per intermediate block.
+
+        Raises:
+          ArchitectureError: naming a block whose level cannot be reached.
+        """
+        m = self.num_stem
+        levels = [b.level for b in arch.blocks[: self.num_intermediate]]
+        counts = self.allocation_counts()
+        preference = sorted(self.level_shifts, key=lambda s: (abs(s), s))
+        if not _matchable(levels, counts, self.level_shifts):
+            culprit = _first_unmatched(levels, counts, self.level_shifts)
+            raise ArchitectureError(
+                f"block {m + culprit}: level {levels[culprit]} cannot be reached from the level allocation "
+                f"({format_allocation(self.level_allocation)}) with level shifts {list(self.level_shifts)} "
+                f"once the other intermediate blocks take theirs"
+            )
+        bases = []
+        for k, level in enumerate(levels):
+            for shift in preference:
+                base = level - shift
+                if counts.get(base, 0) <= 0:
+                    continue
+                counts[base] -= 1
+                if _matchable(levels[k + 1 :], counts, self.level_shifts):
+                    bases.append(base)
+                    break
+                counts[base] += 1
+        return tuple(bases)
+
+
+def _matchable(levels: Sequence[int], counts: dict[int, int], shifts: Sequence[int]) -> bool:
+    """Whether every level can take a distinct base unit within ``shifts``."""
+    return _max_matching(levels, counts, shifts)[0] == len(levels)
+
+
+def _first_unmatched(levels: Sequence[int], counts: dict[int, int], shifts: Sequence[int]) -> int:
+    return _max_matching(levels, counts, shifts)[1]
+
+
+def _max_matching(levels: Sequence[int], counts: dict[int, int], shifts: Sequence[int]) -> tuple[int, int]:
+    """Bipartite matching of blocks to base-level units (augmenting paths).
+
+    Returns:
+      (size of a maximum matching, index of the first unmatched block or -1).
+    """
+    units = [base for base, count in sorted(counts.items()) for _ in range(count)]
+    owner = [-1] * len(units)
+
+    def augment(block: int, seen: set[int]) -> bool:
+        for u, base in enumerate(units):
+            if u in seen or levels[block] - base not in shifts:
+                continue
+            seen.add(u)
+            if owner[u] == -1 or augment(owner[u], seen):
+                owner[u] = block
+                return True
+        return False
+
+    size, first = 0, -1
+    for block in range(len(levels)):
+        if augment(block, set()):
+            size += 1
+        elif first == -1:
+            first = block
+    return size, first
