@@ -34,6 +34,7 @@ setup(
     entry_points={
         "console_scripts": [
             "nas-search=nas.cli:run",
+            "nas-train=nas.train_cli:run",
         ]
     },
 )
