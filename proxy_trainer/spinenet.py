@@ -1,0 +1,268 @@
+"""The SpineNet backbone (Du et al., CVPR 2020) in Keras 3, built from any architecture.
+
+The network follows SPINENET.md sections 1, 4 and 5 and the public reference
+model: a ResNet stem (7x7 stride-2 conv, batch norm, activation, 3x3 stride-2
+max-pool) and the stem candidates (block groups applied one after the
+other, each a candidate parent), then the scale-permuted blocks in build
+order. Each block resamples its two parents to its own level and width
+(``_resample``), sums them (an output block also sums, raw, every earlier
+entry that nobody had consumed so far and whose shape matches, as the
+reference does), applies the activation and its block group. The output
+block of each level ``min_level..max_level`` goes through a 1x1 conv, batch
+norm and activation to the endpoint width, giving P3..P7.
+
+The model is a functional Keras model, so blocks that reach no output are
+left out of it. ``search_space.cost_model`` counts the same network without
+TensorFlow; the tests check that both agree exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import keras
+from keras import layers
+
+from search_space import BOTTLENECK, Architecture, architecture_from_dict, architecture_to_dict
+from search_space.cost_model import (
+    BOTTLENECK_EXPANSION,
+    STEM_CONV_FILTERS,
+    STEM_CONV_KERNEL,
+    STEM_LEVEL,
+    base_filters,
+    check_buildable,
+    resample_filters,
+)
+
+# Activations the search and the published recipes use (SPINENET.md section 5).
+ACTIVATIONS = ("relu", "swish")
+# Reference batch-norm settings (SPINENET.md section 5).
+DEFAULT_BN_MOMENTUM = 0.99
+DEFAULT_BN_EPSILON = 1e-3
+
+
+@dataclasses.dataclass
+class _Entry:
+    """One entry of the running list: a stem candidate or a built block."""
+
+    tensor: Any
+    block_fn: str
+    size: int
+    outgoing: int = 0
+
+
+class _SpineNetBuilder:
+    """Applies the layers of one SpineNet to symbolic tensors.
+
+    Layer names carry the running-list index of the block they belong to
+    (``block7_from3_down_conv``), so a model summary reads like the
+    architecture.
+    """
+
+    def __init__(self, architecture: Architecture, activation: str, bn_momentum: float, bn_epsilon: float):
+        self.arch = architecture
+        self.scaling = architecture.scaling
+        self.activation = activation
+        self.bn_momentum = bn_momentum
+        self.bn_epsilon = bn_epsilon
+
+    # ----- primitives -----------------------------------------------------------
+
+    def _conv(self, x, filters: int, kernel: int, strides: int, name: str):
+        return layers.Conv2D(
+            filters,
+            kernel,
+            strides=strides,
+            padding="same",
+            use_bias=False,
+            kernel_initializer="variance_scaling",
+            name=name,
+        )(x)
+
+    def _bn(self, x, name: str):
+        return layers.BatchNormalization(momentum=self.bn_momentum, epsilon=self.bn_epsilon, name=name)(x)
+
+    def _act(self, x, name: str):
+        return layers.Activation(self.activation, name=name)(x)
+
+    def _conv_bn(self, x, filters: int, kernel: int, strides: int, name: str, act: bool):
+        x = self._bn(self._conv(x, filters, kernel, strides, f"{name}_conv"), f"{name}_bn")
+        return self._act(x, f"{name}_act") if act else x
+
+    # ----- blocks ---------------------------------------------------------------
+
+    def _block(self, x, block_fn: str, filters: int, strides: int, name: str):
+        """A residual or bottleneck block (SPINENET.md section 5)."""
+        c_out = filters * BOTTLENECK_EXPANSION if block_fn == BOTTLENECK else filters
+        shortcut = x
+        if x.shape[-1] != c_out or strides != 1:
+            shortcut = self._conv_bn(x, c_out, 1, strides, f"{name}_proj", act=False)
+        if block_fn == BOTTLENECK:
+            x = self._conv_bn(x, filters, 1, 1, f"{name}_1x1a", act=True)
+            x = self._conv_bn(x, filters, 3, strides, f"{name}_3x3", act=True)
+            x = self._conv_bn(x, c_out, 1, 1, f"{name}_1x1b", act=False)
+        else:
+            x = self._conv_bn(x, filters, 3, strides, f"{name}_3x3a", act=True)
+            x = self._conv_bn(x, filters, 3, 1, f"{name}_3x3b", act=False)
+        x = layers.Add(name=f"{name}_add")([x, shortcut])
+        return self._act(x, f"{name}_out")
+
+    def _block_group(self, x, block_fn: str, filters: int, strides: int, name: str):
+        """``block_repeats`` blocks; only the first may stride or project."""
+        for r in range(self.scaling.block_repeats):
+            x = self._block(x, block_fn, filters, strides if r == 0 else 1, f"{name}_r{r}")
+        return x
+
+    # ----- the network ----------------------------------------------------------
+
+    def _build_stem(self, images) -> list[_Entry]:
+        """ResNet stem, then the stem candidates, each applied after the previous one."""
+        x = self._conv_bn(images, STEM_CONV_FILTERS, STEM_CONV_KERNEL, 2, "stem", act=True)
+        x = layers.MaxPooling2D(pool_size=3, strides=2, padding="same", name="stem_pool")(x)
+        level = STEM_LEVEL
+        candidates = []
+        for i, stem_block in enumerate(self.arch.stem):
+            filters = base_filters(stem_block.level, self.scaling.filter_size_scale)
+            strides = 1 if stem_block.level == level else 2
+            x = self._block_group(x, stem_block.block_fn, filters, strides, f"stem{i}")
+            candidates.append(_Entry(x, stem_block.block_fn, int(x.shape[1])))
+            level = stem_block.level
+        return candidates
+
+    def _resample(self, parent: _Entry, target_size: int, target_channels: int, name: str):
+        """Matches a parent to the target's size and width (SPINENET.md section 5).
+
+        1x1 conv to ``int(C_parent * alpha)`` -> BN -> act; down: 3x3 stride-2
+        conv -> BN -> act, then stride-2 max-pools; up: nearest-neighbour by
+        the integer factor; finally 1x1 conv to the target width -> BN.
+        """
+        reduced = resample_filters(int(parent.tensor.shape[-1]), parent.block_fn, self.scaling.resample_alpha)
+        x = self._conv_bn(parent.tensor, reduced, 1, 1, f"{name}_reduce", act=True)
+        size = parent.size
+        if size > target_size:
+            x = self._conv_bn(x, reduced, 3, 2, f"{name}_down", act=True)
+            size = int(x.shape[1])
+            pools = 0
+            while size > target_size:
+                x = layers.MaxPooling2D(pool_size=3, strides=2, padding="same", name=f"{name}_pool{pools}")(x)
+                size, pools = int(x.shape[1]), pools + 1
+        elif size < target_size:
+            x = layers.UpSampling2D(size=target_size // size, interpolation="nearest", name=f"{name}_up")(x)
+        return self._conv_bn(x, target_channels, 1, 1, f"{name}_match", act=False)
+
+    def _build_scale_permuted_network(self, entries: list[_Entry], input_size: int) -> dict[int, Any]:
+        """Builds the blocks in order; returns the output block of each level."""
+        outputs = {}
+        m = self.arch.num_stem
+        for k, spec in enumerate(self.arch.blocks):
+            idx = m + k
+            filters = base_filters(spec.level, self.scaling.filter_size_scale)
+            channels = filters * BOTTLENECK_EXPANSION if spec.block_fn == BOTTLENECK else filters
+            size = -(-input_size // 2**spec.level)
+            parents = []
+            for p in spec.parents:
+                parents.append(self._resample(entries[p], size, channels, f"block{idx}_from{p}"))
+                entries[p].outgoing += 1
+            if spec.is_output:
+                # Reference rule: whatever nobody has consumed so far and matches in
+                # size and width is summed in raw.
+                for entry in entries:
+                    if entry.outgoing == 0 and entry.size == size and entry.tensor.shape[-1] == channels:
+                        parents.append(entry.tensor)
+                        entry.outgoing += 1
+            x = layers.Add(name=f"block{idx}_sum")(parents)
+            x = self._act(x, f"block{idx}_sum_act")
+            x = self._block_group(x, spec.block_fn, filters, 1, f"block{idx}")
+            entries.append(_Entry(x, spec.block_fn, size))
+            if spec.is_output:
+                outputs[spec.level] = x
+        return outputs
+
+    def _build_endpoints(self, outputs: dict[int, Any], min_level: int, max_level: int) -> dict[str, Any]:
+        """1x1 conv -> BN -> act to the common endpoint width: P{min_level}..P{max_level}."""
+        width = self.scaling.endpoints_num_filters
+        return {
+            str(level): self._conv_bn(outputs[level], width, 1, 1, f"p{level}", act=True)
+            for level in range(min_level, max_level + 1)
+        }
+
+    def build(self, images, input_size: int, min_level: int, max_level: int) -> dict[str, Any]:
+        entries = self._build_stem(images)
+        outputs = self._build_scale_permuted_network(entries, input_size)
+        return self._build_endpoints(outputs, min_level, max_level)
+
+
+def check_activation(activation: str) -> None:
+    """Raises ValueError naming the allowed activations."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation {activation!r} is unknown; allowed {', '.join(ACTIVATIONS)}")
+
+
+@keras.saving.register_keras_serializable(package="proxy_trainer")
+class SpineNet(keras.Model):
+    """A SpineNet backbone: images ``[B, S, S, 3]`` -> ``{"3": P3, ..., "7": P7}``.
+
+    The architecture (blocks, stem and scaling) is part of ``get_config()``,
+    so ``SpineNet.from_config(model.get_config())`` rebuilds the same graph.
+
+    Args:
+      architecture: the topology and scaling, or its schema dict
+        (``search_space.architecture_to_dict``).
+      input_size: side of the square input image.
+      min_level: lowest endpoint level.
+      max_level: highest endpoint level.
+      activation: ``"relu"`` or ``"swish"``.
+      bn_momentum: batch-norm moving-average momentum.
+      bn_epsilon: batch-norm epsilon.
+      **kwargs: ``name`` and ``trainable``.
+
+    Raises:
+      ArchitectureError: the architecture cannot be built at ``input_size``
+        (see ``search_space.cost_model.check_buildable``).
+      ValueError: an unknown activation.
+    """
+
+    def __init__(
+        self,
+        architecture: Architecture | dict,
+        input_size: int,
+        min_level: int = 3,
+        max_level: int = 7,
+        activation: str = "relu",
+        bn_momentum: float = DEFAULT_BN_MOMENTUM,
+        bn_epsilon: float = DEFAULT_BN_EPSILON,
+        **kwargs,
+    ):
+        if isinstance(architecture, dict):
+            architecture, _ = architecture_from_dict(architecture)
+        check_buildable(architecture, input_size=input_size, min_level=min_level, max_level=max_level)
+        check_activation(activation)
+        images = keras.Input(shape=(input_size, input_size, 3), name="images")
+        builder = _SpineNetBuilder(architecture, activation, bn_momentum, bn_epsilon)
+        endpoints = builder.build(images, input_size, min_level, max_level)
+        kwargs.setdefault("name", "spinenet")
+        super().__init__(inputs=images, outputs=endpoints, **kwargs)
+        self._spinenet_config = {
+            "architecture": architecture_to_dict(architecture),
+            "input_size": input_size,
+            "min_level": min_level,
+            "max_level": max_level,
+            "activation": activation,
+            "bn_momentum": bn_momentum,
+            "bn_epsilon": bn_epsilon,
+        }
+        self._architecture = architecture
+
+    @property
+    def architecture(self) -> Architecture:
+        """The architecture this backbone was built from."""
+        return self._architecture
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments, the architecture as its schema dict."""
+        return {**self._spinenet_config, "name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> SpineNet:
+        return cls(**config)

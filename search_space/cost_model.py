@@ -1,0 +1,524 @@
+"""Exact parameter and multiply-add counts of SpineNet + RetinaNet, in pure Python.
+
+The search filters or penalises architectures by cost without building
+models, so this module walks an :class:`~search_space.Architecture` exactly
+as the model builder (``proxy_trainer.spinenet`` and ``proxy_trainer.retinanet``)
+does and the public reference implementation does (SPINENET.md sections 1, 4
+and 5), and counts every weight and every operation. Tests check that it
+equals the built Keras model's ``count_params()`` and an operation count
+taken from the built graph, for random architectures and every preset.
+
+Conventions (batch 1, inference):
+
+* ``params`` counts every weight the Keras model holds, trainable or not:
+  conv kernels, conv biases (head only) and the four vectors of each batch
+  norm (gamma, beta, moving mean, moving variance), as ``count_params()``
+  does.
+* ``flops`` follows the TensorFlow profiler's float-operation registry, the
+  tool behind the published figures: a convolution is
+  ``2 * k * k * c_in * c_out * h_out * w_out``, a bias add one per output
+  element, a sum of n tensors ``n - 1`` per element (residual adds and
+  parent fusion alike), a 3x3 max-pool 9 per output element. Batch norm
+  (folded into the convolution at inference; the reference's fused op is
+  not in the registry), activations, nearest-neighbour upsampling and
+  reshapes count zero.
+* ``multiply_adds = flops // 2``: the paper's "FLOPs" are multiply-adds,
+  measured as the profiler's float operations over two. With this
+  convention the published SpineNet-49 RetinaNet at 640 px with 90 classes
+  and a 4 x 256 head comes to 85.4B multiply-adds (SPINENET.md section 6).
+  ``conv_multiply_adds`` keeps the convolutions' own multiply-accumulates
+  (the dominant term) for those who prefer that convention.
+
+The model is what reaches the outputs: a block that no later block consumes,
+that is not summed into an output, and is not an output in
+``min_level..max_level`` is dead; Keras drops such layers from a functional
+model, and so does this count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from search_space.architecture import BOTTLENECK, Architecture, validate_architecture
+from search_space.errors import ArchitectureError
+
+# SPINENET.md section 4: base channels per level, before filter_size_scale.
+FILTER_SIZE_MAP = {1: 32, 2: 64, 3: 128, 4: 256, 5: 256, 6: 256, 7: 256}
+# SPINENET.md section 1: the ResNet stem, a 7x7 stride-2 conv with 64 filters
+# (not scaled), then a 3x3 stride-2 max-pool, ends at L2.
+STEM_CONV_FILTERS = 64
+STEM_CONV_KERNEL = 7
+STEM_LEVEL = 2
+# SPINENET.md section 4: a bottleneck block outputs 4x its base channels.
+BOTTLENECK_EXPANSION = 4
+# A 3x3 max-pool compares 9 inputs per output element (profiler convention).
+_POOL_AREA = 9
+# RetinaNet (SPINENET.md section 6): 4 box coordinates per anchor.
+BOX_PARAMS_PER_ANCHOR = 4
+
+
+def level_size(input_size: int, level: int) -> int:
+    """Spatial side of level ``level``: ``ceil(input_size / 2**level)`` (SAME padding)."""
+    return -(-input_size // (2**level))
+
+
+def check_input_size(input_size: int, min_level: int = STEM_LEVEL, max_level: int = 7) -> None:
+    """Raises ArchitectureError unless resampling between any two levels is exact.
+
+    Upsampling uses the integer factor between the two sizes and downsampling
+    halves (rounding up) until the size is reached, as the reference model
+    does; sizes such as 96 px (L5 = 3, L6 = 2) cannot be resampled. Multiples
+    of ``2**max_level`` and small powers of two always work.
+    """
+    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 2**STEM_LEVEL:
+        raise ArchitectureError(f"input_size must be an integer >= {2**STEM_LEVEL}, got {input_size!r}")
+    sizes = {lv: level_size(input_size, lv) for lv in range(min_level, max_level + 1)}
+    for lo in sizes:
+        for hi in sizes:
+            if hi <= lo:
+                continue
+            s_lo, s_hi = sizes[lo], sizes[hi]
+            down = s_lo
+            while down > s_hi:
+                down = -(-down // 2)
+            if s_lo % s_hi or down != s_hi:
+                raise ArchitectureError(
+                    f"input_size {input_size}: level {hi} ({s_hi} px) and level {lo} ({s_lo} px) do not "
+                    f"resample exactly; use a multiple of {2**max_level} or a power of two"
+                )
+
+
+def base_filters(level: int, filter_size_scale: float, where: str = "") -> int:
+    """Base channels of a block at ``level``: ``int(FILTER_SIZE_MAP[level] * filter_size_scale)``."""
+    prefix = f"{where}: " if where else ""
+    if level not in FILTER_SIZE_MAP:
+        raise ArchitectureError(
+            f"{prefix}level {level} has no base width; allowed {min(FILTER_SIZE_MAP)}..{max(FILTER_SIZE_MAP)}"
+        )
+    filters = int(FILTER_SIZE_MAP[level] * filter_size_scale)
+    if filters < 1:
+        raise ArchitectureError(
+            f"{prefix}filter_size_scale {filter_size_scale} leaves level {level} with 0 channels; "
+            f"use at least {1 / FILTER_SIZE_MAP[level]:g}"
+        )
+    return filters
+
+
+def block_channels(level: int, block_fn: str, filter_size_scale: float) -> int:
+    """Output channels of a block: 4x base for a bottleneck, base for a residual block."""
+    filters = base_filters(level, filter_size_scale)
+    return filters * BOTTLENECK_EXPANSION if block_fn == BOTTLENECK else filters
+
+
+def resample_filters(parent_channels: int, parent_block_fn: str, alpha: float) -> int:
+    """Channels after the alpha 1x1 conv: ``int(C_parent * alpha)`` (SPINENET.md section 5).
+
+    ``C_parent`` is the parent's base width (its output width / 4 for a
+    bottleneck), computed in floating point as the reference does.
+    """
+    base = parent_channels / BOTTLENECK_EXPANSION if parent_block_fn == BOTTLENECK else parent_channels
+    return int(base * alpha)
+
+
+@dataclasses.dataclass
+class _Tally:
+    """A running count; ``add`` keeps conv multiply-adds and other float ops apart."""
+
+    params: int = 0
+    conv_macs: int = 0
+    other_flops: int = 0
+
+    def conv(self, kernel: int, c_in: int, c_out: int, size_out: int, bias: bool = False) -> None:
+        self.params += kernel * kernel * c_in * c_out + (c_out if bias else 0)
+        self.conv_macs += kernel * kernel * c_in * c_out * size_out * size_out
+        if bias:
+            self.other_flops += c_out * size_out * size_out
+
+    def batch_norm(self, channels: int) -> None:
+        self.params += 4 * channels
+
+    def add_n(self, n: int, channels: int, size: int) -> None:
+        self.other_flops += (n - 1) * channels * size * size
+
+    def max_pool(self, channels: int, size_out: int) -> None:
+        self.other_flops += _POOL_AREA * channels * size_out * size_out
+
+    def absorb(self, other: _Tally) -> None:
+        self.params += other.params
+        self.conv_macs += other.conv_macs
+        self.other_flops += other.other_flops
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.conv_macs + self.other_flops
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockCost:
+    """One entry of the running list (stem candidate or scale-permuted block).
+
+    Attributes:
+      index: running-list index (``0..m-1`` are the stem candidates).
+      level: feature level.
+      block_fn: ``"bottleneck"`` or ``"residual"``.
+      parents: the two parents (empty for a stem candidate).
+      merged: blocks summed in raw because nobody had consumed them when this
+        output block was built and their shape matched (reference rule).
+      is_output: whether this block is the output of its level.
+      size: spatial side of the block's output.
+      channels: output channels.
+      live: whether it reaches the model's outputs (dead blocks are not built).
+      params: weights of this block: its block group and, for a scale-permuted
+        block, the resampling of its two parents.
+      multiply_adds: the same part's multiply-adds (``flops // 2``).
+    """
+
+    index: int
+    level: int
+    block_fn: str
+    parents: tuple[int, ...]
+    merged: tuple[int, ...]
+    is_output: bool
+    size: int
+    channels: int
+    live: bool
+    params: int
+    multiply_adds: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelCost:
+    """Cost of a SpineNet backbone and of the RetinaNet built on it (batch 1).
+
+    Attributes:
+      params: all weights of backbone + head.
+      multiply_adds: ``flops // 2`` of backbone + head (see the module docstring).
+      backbone_params: weights of the backbone (stem, blocks, endpoint convs).
+      backbone_multiply_adds: ``backbone_flops // 2``.
+      flops: TensorFlow-profiler float operations of backbone + head.
+      backbone_flops: the same for the backbone alone.
+      conv_multiply_adds: multiply-accumulates of the convolutions alone.
+      endpoint_shapes: ``(level, height, width, channels)`` of P3..P7.
+      head_shapes: ``(level, height, width, A*K, A*4)``: class and box outputs
+        per level (empty when no head was costed).
+      blocks: one entry per stem candidate and scale-permuted block.
+    """
+
+    params: int
+    multiply_adds: int
+    backbone_params: int
+    backbone_multiply_adds: int
+    flops: int
+    backbone_flops: int
+    conv_multiply_adds: int
+    endpoint_shapes: tuple[tuple[int, int, int, int], ...]
+    head_shapes: tuple[tuple[int, int, int, int, int], ...]
+    blocks: tuple[BlockCost, ...]
+
+
+def _block_group(
+    tally: _Tally, block_fn: str, c_in: int, filters: int, stride: int, repeats: int, size_in: int, size_out: int
+) -> int:
+    """A block group: the first block may stride and project, the repeats keep the shape.
+
+    Returns:
+      The output channels.
+    """
+    c_out = filters * BOTTLENECK_EXPANSION if block_fn == BOTTLENECK else filters
+    for r in range(repeats):
+        s = stride if r == 0 else 1
+        if c_in != c_out or s != 1:  # projection shortcut, as the reference decides it
+            tally.conv(1, c_in, c_out, size_out)
+            tally.batch_norm(c_out)
+        if block_fn == BOTTLENECK:
+            tally.conv(1, c_in, filters, size_in if r == 0 else size_out)  # the stride sits on the 3x3
+            tally.batch_norm(filters)
+            tally.conv(3, filters, filters, size_out)
+            tally.batch_norm(filters)
+            tally.conv(1, filters, c_out, size_out)
+            tally.batch_norm(c_out)
+        else:
+            tally.conv(3, c_in, filters, size_out)
+            tally.batch_norm(filters)
+            tally.conv(3, filters, filters, size_out)
+            tally.batch_norm(filters)
+        tally.add_n(2, c_out, size_out)
+        c_in = c_out
+    return c_out
+
+
+def _resample(
+    tally: _Tally, where: str, c_parent: int, fn_parent: str, s_parent: int, s_target: int, c_target: int, alpha: float
+) -> None:
+    """Cross-scale resampling of one parent (SPINENET.md section 5)."""
+    reduced = resample_filters(c_parent, fn_parent, alpha)
+    if reduced < 1:
+        raise ArchitectureError(
+            f"{where}: resample_alpha {alpha} reduces {c_parent} channels to 0; raise resample_alpha or filter_size_scale"
+        )
+    tally.conv(1, c_parent, reduced, s_parent)
+    tally.batch_norm(reduced)
+    size = s_parent
+    if size > s_target:
+        size = -(-size // 2)
+        tally.conv(3, reduced, reduced, size)
+        tally.batch_norm(reduced)
+        while size > s_target:
+            size = -(-size // 2)
+            tally.max_pool(reduced, size)
+    tally.conv(1, reduced, c_target, s_target)
+    tally.batch_norm(c_target)
+
+
+@dataclasses.dataclass
+class _Entry:
+    """A running-list entry while walking the network."""
+
+    index: int
+    level: int
+    block_fn: str
+    parents: tuple[int, ...]
+    merged: tuple[int, ...]
+    is_output: bool
+    size: int
+    channels: int
+    tally: _Tally
+    inputs: tuple[int, ...]  # running-list entries this one reads
+
+
+def _check_levels(arch: Architecture, min_level: int, max_level: int) -> None:
+    if not 1 <= min_level <= max_level <= max(FILTER_SIZE_MAP):
+        raise ArchitectureError(
+            f"min_level {min_level} and max_level {max_level} must satisfy 1 <= min <= max <= {max(FILTER_SIZE_MAP)}"
+        )
+    validate_architecture(
+        arch,
+        min_level=min(FILTER_SIZE_MAP),
+        max_level=max(FILTER_SIZE_MAP),
+        output_levels=tuple(range(min_level, max_level + 1)),
+    )
+    previous = STEM_LEVEL
+    for i, s in enumerate(arch.stem):
+        if s.level not in (previous, previous + 1):
+            raise ArchitectureError(
+                f"stem {i}: level {s.level} cannot follow level {previous}; a stem candidate stays at the "
+                f"level before it or goes one level up (allowed {previous}..{previous + 1})"
+            )
+        previous = s.level
+
+
+def _walk_backbone(arch: Architecture, input_size: int, min_level: int, max_level: int):
+    """Counts the stem, every running-list entry and the endpoint convs.
+
+    Returns:
+      (stem tally, entries, live entry indices, endpoint tally, endpoint shapes).
+    """
+    _check_levels(arch, min_level, max_level)
+    levels = [STEM_LEVEL, max_level] + [s.level for s in arch.stem] + [b.level for b in arch.blocks]
+    check_input_size(input_size, min(levels), max(levels))
+    scale = arch.scaling
+    repeats = scale.block_repeats
+
+    stem = _Tally()
+    stem.conv(STEM_CONV_KERNEL, 3, STEM_CONV_FILTERS, level_size(input_size, 1))
+    stem.batch_norm(STEM_CONV_FILTERS)
+    stem.max_pool(STEM_CONV_FILTERS, level_size(input_size, STEM_LEVEL))
+
+    entries: list[_Entry] = []
+    channels, level = STEM_CONV_FILTERS, STEM_LEVEL
+    for i, s in enumerate(arch.stem):
+        tally = _Tally()
+        filters = base_filters(s.level, scale.filter_size_scale, f"stem {i}")
+        size_in, size = level_size(input_size, level), level_size(input_size, s.level)
+        stride = 1 if s.level == level else 2
+        channels = _block_group(tally, s.block_fn, channels, filters, stride, repeats, size_in, size)
+        inputs = (i - 1,) if i else ()
+        entries.append(_Entry(i, s.level, s.block_fn, (), (), False, size, channels, tally, inputs))
+        level = s.level
+
+    outgoing = [0] * len(entries)
+    for k, b in enumerate(arch.blocks):
+        idx = arch.num_stem + k
+        where = f"block {idx}"
+        filters = base_filters(b.level, scale.filter_size_scale, where)
+        size = level_size(input_size, b.level)
+        channels = filters * BOTTLENECK_EXPANSION if b.block_fn == BOTTLENECK else filters
+        tally = _Tally()
+        for p in b.parents:
+            parent = entries[p]
+            _resample(
+                tally,
+                f"{where}: parent {p}",
+                parent.channels,
+                parent.block_fn,
+                parent.size,
+                size,
+                channels,
+                scale.resample_alpha,
+            )
+            outgoing[p] += 1
+        merged = []
+        if b.is_output:
+            # Reference rule: entries nobody has consumed *so far* are summed in raw
+            # when their size and channels match the resampled parents.
+            for j, e in enumerate(entries):
+                if outgoing[j] == 0 and e.size == size and e.channels == channels:
+                    merged.append(j)
+                    outgoing[j] += 1
+        tally.add_n(2 + len(merged), channels, size)
+        _block_group(tally, b.block_fn, channels, filters, 1, repeats, size, size)
+        entries.append(
+            _Entry(
+                idx,
+                b.level,
+                b.block_fn,
+                tuple(b.parents),
+                tuple(merged),
+                b.is_output,
+                size,
+                channels,
+                tally,
+                tuple(b.parents) + tuple(merged),
+            )
+        )
+        outgoing.append(0)
+
+    outputs = {e.level: e for e in entries[arch.num_stem :] if e.is_output}
+    live: set[int] = set()
+    stack = [outputs[lv].index for lv in range(min_level, max_level + 1)]
+    while stack:
+        j = stack.pop()
+        if j not in live:
+            live.add(j)
+            stack.extend(entries[j].inputs)
+
+    endpoints = _Tally()
+    shapes = []
+    for lv in range(min_level, max_level + 1):
+        e = outputs[lv]
+        endpoints.conv(1, e.channels, scale.endpoints_num_filters, e.size)
+        endpoints.batch_norm(scale.endpoints_num_filters)
+        shapes.append((lv, e.size, e.size, scale.endpoints_num_filters))
+    return stem, entries, live, endpoints, tuple(shapes)
+
+
+def check_buildable(architecture: Architecture, *, input_size: int, min_level: int = 3, max_level: int = 7) -> None:
+    """Raises ArchitectureError unless ``architecture`` builds into a model at ``input_size``.
+
+    The checks are those of ``model_cost``: a valid architecture with one
+    output per level ``min_level..max_level``, stem candidates that stay at
+    their level or go one up, an input size whose levels resample exactly,
+    and a scaling that leaves every convolution at least one channel.
+    """
+    _walk_backbone(architecture, input_size, min_level, max_level)
+
+
+def _head(
+    endpoint_shapes, num_classes: int, num_anchors: int, num_convs: int, num_filters: int
+) -> tuple[_Tally, tuple[tuple[int, int, int, int, int], ...]]:
+    """RetinaNet head: class and box subnets whose convs are shared across levels.
+
+    Each subnet is ``num_convs`` x (3x3 conv with bias -> batch norm -> act),
+    with one batch norm per level, then a 3x3 conv with bias to the outputs.
+    """
+    tally = _Tally()
+    shapes = []
+    for n, (level, height, _, c_in) in enumerate(endpoint_shapes):
+        per_level = _Tally()
+        for outputs in (num_anchors * num_classes, num_anchors * BOX_PARAMS_PER_ANCHOR):
+            channels = c_in
+            for _ in range(num_convs):
+                per_level.conv(3, channels, num_filters, height, bias=True)
+                per_level.batch_norm(num_filters)
+                channels = num_filters
+            per_level.conv(3, channels, outputs, height, bias=True)
+        if n:  # the convs are shared: only the per-level batch norms add weights
+            per_level.params = 2 * num_convs * 4 * num_filters
+        tally.absorb(per_level)
+        shapes.append((level, height, height, num_anchors * num_classes, num_anchors * BOX_PARAMS_PER_ANCHOR))
+    return tally, tuple(shapes)
+
+
+def _positive_int(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ArchitectureError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def model_cost(
+    architecture: Architecture,
+    *,
+    input_size: int,
+    num_classes: int | None = None,
+    head_num_convs: int = 4,
+    head_num_filters: int = 256,
+    num_anchors: int = 9,
+    min_level: int = 3,
+    max_level: int = 7,
+) -> ModelCost:
+    """Exact cost of the SpineNet backbone of ``architecture`` and its RetinaNet.
+
+    Args:
+      architecture: the topology with its scaling (``architecture.scaling``).
+      input_size: side of the square input image in pixels.
+      num_classes: class logits per anchor (no background class); None costs
+        the backbone alone (``params == backbone_params``).
+      head_num_convs: convs per head subnet (0 allowed).
+      head_num_filters: width of the head convs.
+      num_anchors: anchors per location (scales x aspect ratios).
+      min_level: lowest endpoint level (P3).
+      max_level: highest endpoint level (P7).
+
+    Returns:
+      The ModelCost (batch 1, inference; see the module docstring).
+
+    Raises:
+      ArchitectureError: an invalid architecture, an input size whose levels do
+        not resample exactly, a scaling that leaves 0 channels somewhere, or a
+        bad head setting; the message names the place.
+    """
+    stem, entries, live, endpoints, endpoint_shapes = _walk_backbone(architecture, input_size, min_level, max_level)
+    backbone = _Tally()
+    backbone.absorb(stem)
+    for e in entries:
+        if e.index in live:
+            backbone.absorb(e.tally)
+    backbone.absorb(endpoints)
+    total = _Tally()
+    total.absorb(backbone)
+    head_shapes: tuple = ()
+    if num_classes is not None:
+        _positive_int("num_classes", num_classes)
+        _positive_int("head_num_convs", head_num_convs, 0)
+        _positive_int("head_num_filters", head_num_filters)
+        _positive_int("num_anchors", num_anchors)
+        head, head_shapes = _head(endpoint_shapes, num_classes, num_anchors, head_num_convs, head_num_filters)
+        total.absorb(head)
+    blocks = tuple(
+        BlockCost(
+            index=e.index,
+            level=e.level,
+            block_fn=e.block_fn,
+            parents=e.parents,
+            merged=e.merged,
+            is_output=e.is_output,
+            size=e.size,
+            channels=e.channels,
+            live=e.index in live,
+            params=e.tally.params,
+            multiply_adds=e.tally.flops // 2,
+        )
+        for e in entries
+    )
+    return ModelCost(
+        params=total.params,
+        multiply_adds=total.flops // 2,
+        backbone_params=backbone.params,
+        backbone_multiply_adds=backbone.flops // 2,
+        flops=total.flops,
+        backbone_flops=backbone.flops,
+        conv_multiply_adds=total.conv_macs,
+        endpoint_shapes=endpoint_shapes,
+        head_shapes=head_shapes,
+        blocks=blocks,
+    )
