@@ -15,6 +15,7 @@ INSTALL_REQUIRES = [
     "pycocotools==2.0.11",
     "pyyaml==6.0.3",
     "matplotlib==3.11.2",
+    "tensorboard==2.21.0",  # event files of the search (and to view them)
 ]
 
 TEST_REQUIRES = [

@@ -91,35 +91,58 @@ def flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def apply_overrides(config: Any, overrides: Mapping[str, Any]) -> Any:
     """Returns ``config`` with dotted keys replaced.
 
+    The overrides are merged into the config's plain form and the config is
+    rebuilt once, so fields that are checked together may change together.
+
     Args:
       config: a frozen dataclass instance.
-      overrides: dotted key -> value (already flat, or nested dicts).
+      overrides: dotted key -> value (flat, or nested dicts).
 
     Raises:
-      ConfigError: unknown key or wrong type.
+      ConfigError: unknown key, wrong type, or a rebuilt config that is invalid.
     """
+    data = config_to_dict(config)
     for key, value in flatten(overrides).items():
-        config = _set(config, key.split("."), value, key)
-    return config
+        _check_key(type(config), key.split("."), key)
+        target = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            target = target[part]
+        target[parts[-1]] = value
+    return build_config(type(config), data)
 
 
-def _set(obj: Any, path: list[str], value: Any, full_key: str) -> Any:
-    if not dataclasses.is_dataclass(obj):
-        raise ConfigError(f"unknown key {full_key!r}: {type(obj).__name__} has no fields")
-    fields = {f.name: f for f in dataclasses.fields(obj)}
-    name = path[0]
-    if name not in fields:
-        raise ConfigError(f"unknown key {full_key!r}; allowed here: {', '.join(sorted(fields))}")
-    hints = typing.get_type_hints(type(obj))
-    current = getattr(obj, name)
+def _check_key(cls: Any, path: list[str], full_key: str) -> None:
+    if not dataclasses.is_dataclass(cls):
+        raise ConfigError(f"unknown key {full_key!r}: {getattr(cls, '__name__', cls)} has no fields")
+    names = [f.name for f in dataclasses.fields(cls)]
+    if path[0] not in names:
+        raise ConfigError(f"unknown key {full_key!r}; allowed here: {', '.join(sorted(names))}")
     if len(path) > 1:
-        new = _set(current, path[1:], value, full_key)
-    else:
-        new = coerce(value, hints[name], full_key)
+        _check_key(typing.get_type_hints(cls)[path[0]], path[1:], full_key)
+
+
+def build_config(cls: Any, data: Any, prefix: str = "") -> Any:
+    """Builds a frozen dataclass from plain data, checking keys and types.
+
+    Missing keys take the field defaults; unknown keys and wrong types are errors.
+
+    Raises:
+      ConfigError: naming the dotted key.
+    """
+    where = prefix.rstrip(".") or cls.__name__
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__} {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(map(str, data)) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown key {prefix + unknown[0]!r}; allowed here: {', '.join(sorted(names))}")
+    kwargs = {name: coerce(value, hints[name], prefix + name) for name, value in data.items()}
     try:
-        return dataclasses.replace(obj, **{name: new})
+        return cls(**kwargs)
     except (ValueError, TypeError) as e:
-        raise ConfigError(f"{full_key}: {e}") from None
+        raise ConfigError(f"{where}: {e}" if prefix else str(e)) from None
 
 
 def coerce(value: Any, hint: Any, key: str) -> Any:
@@ -143,9 +166,7 @@ def coerce(value: Any, hint: Any, key: str) -> Any:
     if hint is Any:
         return value
     if dataclasses.is_dataclass(hint):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping for {hint.__name__}, got {value!r}")
-        return apply_overrides(hint(), value)
+        return build_config(hint, value, key + ".")
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list ({_describe(hint)}), got {value!r}")
@@ -153,7 +174,7 @@ def coerce(value: Any, hint: Any, key: str) -> Any:
             return tuple(coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
         if len(args) != len(value):
             raise ConfigError(f"{key}: expected {len(args)} items ({_describe(hint)}), got {value!r}")
-        return tuple(coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+        return tuple(coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 import sys
 
 from absl import flags
@@ -29,7 +30,37 @@ class Command:
 
 COMMANDS: dict[str, Command] = {
     "space": Command("nas.commands.space", "size of an experiment's search space"),
+    "search": Command("nas.commands.search", "start a search, or continue the one in --workdir"),
+    "resume": Command("nas.commands.resume", "continue the search in --workdir"),
+    "status": Command("nas.commands.status", "progress, best architectures and controller statistics"),
+    "export": Command("nas.commands.export", "write the best architectures as JSON or block specs"),
+    "plot": Command("nas.commands.plot", "PNG plots: rewards, and a diagram of the best architecture"),
 }
+
+
+# Errors that a user's input or environment causes (a workdir, a dataset, a
+# Ray address, an evaluator, a corrupt file). Matched by class name so that
+# the CLI need not import TensorFlow or Ray to recognise them.
+USER_ERRORS = {
+    "WorkdirError",
+    "SearchError",
+    "ExecutorError",
+    "EvaluatorError",
+    "TrialLogError",
+    "ControllerStateError",
+    "DataError",
+    "TrainingError",
+}
+
+
+def is_user_error(e: BaseException) -> bool:
+    """Whether ``e`` is one of the errors above (or a subclass)."""
+    return any(cls.__name__ in USER_ERRORS for cls in type(e).__mro__)
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return " ".join(text.splitlines()) if text else type(e).__name__
 
 
 def _load(name: str):
@@ -59,6 +90,10 @@ def main(argv: list[str]) -> int:
     if name not in COMMANDS:
         print(f"nas-search: error: unknown command {name!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
+    if name in ("search", "resume"):
+        from nas.quiet_tf import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
     module = _load(name)
     try:
         rest = FLAGS([argv[0]] + args[1:])
@@ -76,10 +111,17 @@ def main(argv: list[str]) -> int:
     except (UsageError, ConfigError, ArchitectureError, UnknownExperimentError) as e:
         print(f"nas-search {name}: error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:
+        if not is_user_error(e):
+            raise
+        print(f"nas-search {name}: error: {_one_line(e)}", file=sys.stderr)
+        return 2
 
 
 def run() -> None:
     """Console-script entry point."""
+    # TensorFlow's C++ start-up chatter is not for users; errors still show.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.exit(main(sys.argv))
 
 

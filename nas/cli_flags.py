@@ -16,14 +16,26 @@ flags.DEFINE_string(
     "params_override", None, "Comma-separated dotted overrides, e.g. search_space.parent_window=4.", flag_values=FLAGS
 )
 flags.DEFINE_bool("json", False, "Print machine-readable JSON.", flag_values=FLAGS)
+flags.DEFINE_string("workdir", None, "The search's directory (created, or continued).", flag_values=FLAGS)
+flags.DEFINE_string("ray_address", None, "Address of a Ray cluster (default: a local Ray).", flag_values=FLAGS)
+flags.DEFINE_integer(
+    "max_trials", None, "Trials to run in all (overrides search.max_trials).", flag_values=FLAGS, lower_bound=1
+)
+flags.DEFINE_string(
+    "evaluator", None, "module:function evaluating an architecture (default: the proxy).", flag_values=FLAGS
+)
+flags.DEFINE_bool("quiet", False, "No progress output.", flag_values=FLAGS)
+flags.DEFINE_integer(
+    "top", None, "How many of the best architectures to list (status: 5, export: 1).", flag_values=FLAGS, lower_bound=1
+)
 
 
 class UsageError(Exception):
     """A problem with the command line or its inputs: one line, exit 2."""
 
 
-def load_experiment_config():
-    """The experiment config after --config_file and --params_override.
+def load_experiment_config(extra_overrides: dict | None = None):
+    """The experiment config after --config_file, --params_override and flag overrides.
 
     Raises:
       UsageError: --experiment missing.
@@ -39,5 +51,7 @@ def load_experiment_config():
         config = apply_overrides(config, load_config_file(FLAGS.config_file))
     if FLAGS.params_override:
         config = apply_overrides(config, parse_override_string(FLAGS.params_override))
+    if extra_overrides:
+        config = apply_overrides(config, extra_overrides)
     config.validate()
     return config

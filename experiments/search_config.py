@@ -1,0 +1,60 @@
+"""How a search runs: trials, slots, resources, retries, seeds."""
+
+from __future__ import annotations
+
+import dataclasses
+
+# Keys that may differ when a search is continued: they change how it runs,
+# not what it computes.
+RUNTIME_KEYS = ("search.max_trials", "search.max_concurrent", "search.executor")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """The search section of an experiment.
+
+    Attributes:
+      max_trials: trials to run in all (proposals, including reused and failed).
+      max_concurrent: trials at once; 0 = as many as the resources allow.
+      executor: ``"ray"`` (default) or ``"local"`` (in this process, one at a time).
+      trial_cpus: CPUs reserved per trial.
+      trial_gpus: GPUs per trial; -1 = one where the cluster has GPUs, else none.
+      max_attempts: attempts per trial before it is recorded as failed.
+      reuse_results: an architecture proposed again reuses the recorded result.
+      seed: seeds the controller and every trial.
+      evaluator: ``"proxy"`` (train the proxy RetinaNet) or ``"module:function"``.
+      fresh_worker_per_trial: a new worker process per trial (TensorFlow keeps
+        GPU memory until its process ends).
+      snapshot_every: write a controller snapshot every this many results.
+    """
+
+    max_trials: int = 100
+    max_concurrent: int = 0
+    executor: str = "ray"
+    trial_cpus: float = 1.0
+    trial_gpus: float = -1.0
+    max_attempts: int = 2
+    reuse_results: bool = True
+    seed: int = 0
+    evaluator: str = "proxy"
+    fresh_worker_per_trial: bool = True
+    snapshot_every: int = 1
+
+    def validate(self) -> None:
+        """Raises ValueError naming the first bad field."""
+        if self.max_trials < 1:
+            raise ValueError(f"search.max_trials is {self.max_trials}; must be >= 1")
+        if self.max_concurrent < 0:
+            raise ValueError(f"search.max_concurrent is {self.max_concurrent}; must be >= 0 (0 = automatic)")
+        if self.executor not in ("ray", "local"):
+            raise ValueError(f"search.executor {self.executor!r} is unknown; allowed ray, local")
+        if self.trial_cpus < 0:
+            raise ValueError(f"search.trial_cpus is {self.trial_cpus}; must be >= 0")
+        if self.trial_gpus < 0 and self.trial_gpus != -1:
+            raise ValueError(f"search.trial_gpus is {self.trial_gpus}; must be >= 0, or -1 for automatic")
+        if self.max_attempts < 1:
+            raise ValueError(f"search.max_attempts is {self.max_attempts}; must be >= 1")
+        if self.snapshot_every < 1:
+            raise ValueError(f"search.snapshot_every is {self.snapshot_every}; must be >= 1")
+        if self.evaluator != "proxy" and (":" not in self.evaluator or self.evaluator.startswith(":")):
+            raise ValueError(f"search.evaluator {self.evaluator!r} must be 'proxy' or module:function")

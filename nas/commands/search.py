@@ -1,0 +1,54 @@
+"""``nas-search search``: start a search, or continue the one in --workdir."""
+
+from __future__ import annotations
+
+import json
+
+from nas.cli_flags import FLAGS, UsageError, load_experiment_config
+
+FLAGS_USED = (
+    "experiment",
+    "workdir",
+    "config_file",
+    "params_override",
+    "ray_address",
+    "max_trials",
+    "evaluator",
+    "quiet",
+    "json",
+)
+
+
+def require_workdir() -> str:
+    """--workdir, or a usage error."""
+    if not FLAGS.workdir:
+        raise UsageError("--workdir is required")
+    return FLAGS.workdir
+
+
+def print_summary(summary: dict) -> None:
+    """The end-of-run summary, as JSON or one line."""
+    if FLAGS.json:
+        print(json.dumps(summary, indent=2))
+        return
+    best = summary["best_reward"]
+    best_text = f"best reward {best:.4f} (trial {summary['best_trial']})" if best is not None else "no completed trial"
+    for warning in summary.get("warnings", []):
+        print(f"warning: {warning}")
+    print(
+        f"{summary['workdir']}: {summary['completed']} completed, {summary['failed']} failed, "
+        f"{summary['reused']} reused; {best_text}"
+    )
+
+
+def cmd_search() -> int:
+    """Starts or continues a search."""
+    from nas.search_runner import start_or_resume
+
+    workdir = require_workdir()
+    config = load_experiment_config(extra_overrides={"search.evaluator": FLAGS.evaluator} if FLAGS.evaluator else None)
+    summary = start_or_resume(
+        config, workdir, ray_address=FLAGS.ray_address, max_trials=FLAGS.max_trials, quiet=FLAGS.quiet
+    )
+    print_summary(summary)
+    return 130 if summary["stopped"] else 0

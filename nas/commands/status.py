@@ -1,0 +1,120 @@
+"""``nas-search status``: where a search stands (safe while it runs)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from nas.cli_flags import FLAGS
+from nas.commands.search import require_workdir
+
+FLAGS_USED = ("workdir", "top", "json")
+
+
+def search_status(workdir_path: str, top: int = 5) -> dict:
+    """Everything `status` shows, as plain data.
+
+    Raises:
+      WorkdirError: no search in the directory, or its files are corrupt.
+    """
+    from nas.progress import format_duration
+    from nas.search_loop import summarize
+    from nas.search_runner import frozen_config
+    from nas.trial_store import TrialStore
+    from nas.workdir import Workdir
+
+    workdir = Workdir(workdir_path)
+    config = frozen_config(workdir)
+    with TrialStore(workdir.log_path, readonly=True) as store:
+        counts = summarize(store)
+        records = store.records
+        first = records[0]["time"] if records else None
+        last = records[-1]["time"] if records else None
+        running_now = _locked(workdir)
+        elapsed = ((time.time() if running_now else last) - first) if first else 0.0
+        finished = counts["completed"] + counts["failed"]
+        max_trials = store.runs[-1]["max_trials"] if store.runs else config.search.max_trials
+        eta = elapsed / finished * max(0, max_trials - finished) if finished and running_now else None
+        best = []
+        for rank, t in enumerate(store.best(top), start=1):
+            metrics = t.metrics or {}
+            best.append(
+                {
+                    "rank": rank,
+                    "trial_id": t.trial_id,
+                    "reward": t.reward,
+                    "metrics": metrics,
+                    "params": metrics.get("params"),
+                    "multiply_adds": metrics.get("multiply_adds"),
+                    "fingerprint": t.fingerprint,
+                    "reused_from": t.reused_from,
+                }
+            )
+        failures = [{"trial_id": t.trial_id, "error": t.error} for t in store.trials.values() if t.status == "failed"]
+    snapshot, warnings = workdir.latest_snapshot()
+    return {
+        "workdir": workdir.path,
+        "search_id": workdir.search_id(),
+        "experiment": config.name,
+        "algorithm": config.controller.algorithm,
+        "max_trials": max_trials,
+        "proposed": len(store.trials),
+        **counts,
+        "running_now": running_now,
+        "best": best,
+        "recent_failures": failures[-5:],
+        "controller": (snapshot or {}).get("stats", {}),
+        "elapsed_s": elapsed,
+        "eta_s": eta,
+        "elapsed": format_duration(elapsed),
+        "eta": format_duration(eta) if eta is not None else ("-" if not running_now else "?"),
+        "warnings": warnings,
+    }
+
+
+def _locked(workdir) -> bool:
+    """Whether a process is driving the search now."""
+    from nas.workdir import WorkdirError
+
+    try:
+        workdir.lock()
+    except WorkdirError:
+        return True
+    workdir.unlock()
+    return False
+
+
+def cmd_status() -> int:
+    """Prints the status of a search."""
+    status = search_status(require_workdir(), FLAGS.top or 5)
+    if FLAGS.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    state = "running" if status["running_now"] else "not running"
+    print(
+        f"search {status['search_id']} ({status['experiment']}, {status['algorithm']}) in {status['workdir']}: {state}"
+    )
+    print(
+        f"  trials: {status['completed']} completed ({status['reused']} reused), {status['failed']} failed, "
+        f"{status['running']} in flight; {status['proposed']}/{status['max_trials']} proposed"
+    )
+    print(f"  elapsed {status['elapsed']}, eta {status['eta']}")
+    if status["controller"]:
+        stats = ", ".join(
+            f"{k} {v:.4g}" for k, v in sorted(status["controller"].items()) if isinstance(v, (int, float))
+        )
+        print(f"  controller: {stats}")
+    if status["best"]:
+        print("  best architectures:")
+        print(f"    {'rank':>4} {'trial':>6} {'reward':>8} {'params':>12} {'mult-adds':>14}  fingerprint")
+        for b in status["best"]:
+            params = f"{b['params']:,}" if b["params"] is not None else "-"
+            madds = f"{b['multiply_adds']:,}" if b["multiply_adds"] is not None else "-"
+            print(
+                f"    {b['rank']:>4} {b['trial_id']:>6} {b['reward']:>8.4f} {params:>12} {madds:>14}  {b['fingerprint']}"
+            )
+    for f in status["recent_failures"]:
+        print(f"  failed trial {f['trial_id']}: {f['error']}")
+    for w in status["warnings"]:
+        print(f"  warning: {w}")
+    return 0

@@ -1,0 +1,263 @@
+"""The asynchronous search loop: propose when a slot frees, learn as results arrive.
+
+Every step is written to the trial log before the search acts on it, and the
+controller is snapshotted now and then. On a restart the latest good snapshot
+is restored and the log records after it are replayed into the controller
+(proposals are re-drawn and checked against the log, results fed back), so
+the controller is exactly where it was; trials that were in flight run again
+with the same architecture and seed. Nothing completed is lost or redone.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+from controller.base import Controller, Proposal
+from experiments.search_config import SearchConfig
+from nas.executors import Outcome, TrialTask
+from nas.trial_store import COMPLETED, FAILED, Trial, TrialStore
+from nas.workdir import Workdir, WorkdirError
+from search_space import Architecture, DecisionEncoding, architecture_to_dict
+
+RewardFn = Callable[[dict[str, Any], Architecture], float]
+
+
+def trial_seed(search_seed: int, trial_id: int) -> int:
+    """The seed of one trial: fixed by the search seed and the trial id."""
+    return (search_seed * 1_000_003 + trial_id * 7_919 + 17) % (2**31 - 1)
+
+
+class ReplayError(WorkdirError):
+    """The controller does not reproduce the proposals in the trial log."""
+
+
+class SearchLoop:
+    """Drives one search in one workdir (the caller holds the workdir's lock)."""
+
+    def __init__(
+        self,
+        *,
+        workdir: Workdir,
+        store: TrialStore,
+        controller: Controller,
+        encoding: DecisionEncoding,
+        search_config: SearchConfig,
+        executor: Any,
+        reward_fn: RewardFn,
+        reporter: Any = None,
+        events: Any = None,
+    ):
+        self.workdir = workdir
+        self.store = store
+        self.controller = controller
+        self.encoding = encoding
+        self.config = search_config
+        self.executor = executor
+        self.reward_fn = reward_fn
+        self.reporter = reporter
+        self.events = events
+        self.proposals: dict[int, Proposal] = {}
+        self._queue: collections.deque[int] = collections.deque()
+        self._leaders: dict[str, int] = {}  # fingerprint -> running trial id
+        self._followers: dict[int, list[int]] = collections.defaultdict(list)
+        self._since_snapshot = 0
+        self._stop = False
+        self.warnings: list[str] = []
+
+    # ----- restore ---------------------------------------------------------------
+
+    def restore(self) -> None:
+        """Brings the controller to the state the trial log describes."""
+        snapshot, self.warnings = self.workdir.latest_snapshot()
+        start = 0
+        if snapshot is not None and snapshot["log_seq"] <= len(self.store.records):
+            self.controller.set_state(snapshot["controller"])
+            start = snapshot["log_seq"]
+        for record in self.store.records[:start]:
+            if record["event"] == "proposed":
+                self.proposals[record["trial_id"]] = Proposal.from_dict(record["proposal"], self.encoding)
+        for record in self.store.iter_since(start):
+            self._replay(record)
+        for trial in self.store.in_flight():
+            self._route(trial)
+
+    def _replay(self, record: dict[str, Any]) -> None:
+        event, tid = record["event"], record.get("trial_id")
+        if event == "proposed":
+            proposal = self.controller.propose()
+            if list(proposal.decisions) != list(record["proposal"]["decisions"]):
+                raise ReplayError(
+                    f"{self.store.path}: replaying trial {tid}, the controller proposed a different architecture than "
+                    "the log records; the controller snapshot and the log disagree"
+                )
+            self.proposals[tid] = proposal
+        elif event == "completed":
+            self._feedback(tid, reward=record.get("reward"))
+        elif event == "failed":
+            self._feedback(tid, failure=record.get("error") or "failed")
+
+    def _feedback(self, tid: int, reward: float | None = None, failure: str | None = None) -> None:
+        proposal = self.proposals[tid]
+        if failure is not None:
+            self.controller.feedback(proposal, failure=failure)
+        else:
+            self.controller.feedback(proposal, reward)
+
+    # ----- the loop ----------------------------------------------------------------
+
+    def request_stop(self, *_args) -> None:
+        """Stops proposing; running trials are abandoned and re-run on resume."""
+        self._stop = True
+
+    def run(self, max_trials: int) -> None:
+        """Runs until ``max_trials`` trials have finished (or a stop is requested)."""
+        previous = {sig: signal.signal(sig, self.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.restore()
+            self.store.append("run", max_trials=max_trials, pid=os.getpid())
+            while not self._stop:
+                self._fill_slots(max_trials)
+                if self.executor.running == 0 and not self._queue:
+                    break
+                for outcome in self.executor.wait(timeout=0.5):
+                    self._handle(outcome)
+                if self.reporter:
+                    self.reporter.update(self.store, max_trials, self.executor.running)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.snapshot()
+            if self.reporter:
+                self.reporter.finish(self.store, max_trials, stopped=self._stop)
+
+    def _fill_slots(self, max_trials: int) -> None:
+        capacity = self.executor.capacity
+        while self._queue and self.executor.running < capacity:
+            self._dispatch(self.store.trials[self._queue.popleft()])
+        while not self._queue and self.executor.running < capacity and self.store.next_trial_id() < max_trials:
+            if self._stop:
+                return
+            self._propose()
+
+    def _propose(self) -> None:
+        proposal = self.controller.propose()
+        arch = proposal.architecture
+        tid = self.store.next_trial_id()
+        self.store.append(
+            "proposed",
+            trial_id=tid,
+            proposal=proposal.to_dict(),
+            architecture=architecture_to_dict(arch),
+            fingerprint=arch.fingerprint(),
+            seed=trial_seed(self.config.seed, tid),
+        )
+        self.proposals[tid] = proposal
+        self._route(self.store.trials[tid])
+
+    def _route(self, trial: Trial) -> None:
+        """Reuses a recorded result, follows an identical running trial, or queues the trial."""
+        if self.config.reuse_results:
+            source = self.store.by_fingerprint(trial.fingerprint)
+            if source is not None:
+                self._complete(trial.trial_id, source.metrics or {}, source.reward, reused_from=source.trial_id)
+                return
+            leader = self._leaders.get(trial.fingerprint)
+            if leader is not None and leader != trial.trial_id:
+                self._followers[leader].append(trial.trial_id)
+                return
+            self._leaders[trial.fingerprint] = trial.trial_id
+        self._queue.append(trial.trial_id)
+
+    def _dispatch(self, trial: Trial) -> None:
+        attempt = trial.attempts + 1
+        self.store.append("started", trial_id=trial.trial_id, attempt=attempt)
+        task = TrialTask(
+            trial_id=trial.trial_id,
+            attempt=attempt,
+            architecture=trial.architecture,
+            seed=trial.seed,
+            trial_dir=self.workdir.trial_dir(trial.trial_id),
+        )
+        self.executor.submit(task)
+
+    def _handle(self, outcome: Outcome) -> None:
+        tid = outcome.task.trial_id
+        if outcome.kind == "ok":
+            result = outcome.result or {}
+            metrics = result.get("metrics", {})
+            try:
+                reward = float(self.reward_fn(metrics, self.proposals[tid].architecture))
+                if reward != reward or reward in (float("inf"), float("-inf")):
+                    raise ValueError(f"reward is {reward}")
+            except Exception as e:  # noqa: BLE001 - recorded as the trial's failure
+                self._fail(tid, f"reward: {type(e).__name__}: {e}")
+                return
+            self._complete(tid, metrics, reward, worker=result.get("worker"), timings=result.get("timings"))
+            return
+        self._write_error(tid, outcome)
+        failed_attempts = sum(
+            1 for r in self.store.records if r["event"] == "attempt_failed" and r.get("trial_id") == tid
+        )
+        if failed_attempts + 1 < self.config.max_attempts:
+            self.store.append("attempt_failed", trial_id=tid, attempt=outcome.task.attempt, error=outcome.error)
+            self._dispatch(self.store.trials[tid])
+            return
+        self._fail(tid, outcome.error or outcome.kind)
+
+    def _complete(self, tid, metrics, reward, *, reused_from=None, worker=None, timings=None) -> None:
+        self.store.append(
+            "completed",
+            trial_id=tid,
+            metrics=metrics,
+            reward=reward,
+            reused_from=reused_from,
+            worker=worker,
+            timings=timings or {},
+        )
+        self._feedback(tid, reward=reward)
+        self._after_result(tid)
+        for follower in self._followers.pop(tid, []):
+            self._complete(follower, metrics, reward, reused_from=tid)
+
+    def _fail(self, tid: int, error: str) -> None:
+        self.store.append("failed", trial_id=tid, error=error)
+        self._feedback(tid, failure=error)
+        self._after_result(tid)
+        for follower in self._followers.pop(tid, []):
+            self._fail(follower, f"identical to trial {tid}, which failed: {error}")
+
+    def _after_result(self, tid: int) -> None:
+        trial = self.store.trials[tid]
+        if self._leaders.get(trial.fingerprint) == tid:
+            del self._leaders[trial.fingerprint]
+        if self.events is not None:
+            self.events.trial_finished(self.store, trial, self.controller.stats())
+        self._since_snapshot += 1
+        if self._since_snapshot >= self.config.snapshot_every:
+            self.snapshot()
+
+    def snapshot(self) -> None:
+        """Writes the controller's state as of the current end of the log."""
+        self.workdir.write_snapshot(len(self.store.records), self.controller.get_state(), self.controller.stats())
+        self._since_snapshot = 0
+
+    def _write_error(self, tid: int, outcome: Outcome) -> None:
+        path = os.path.join(self.workdir.trial_dir(tid), f"error_attempt{outcome.task.attempt}.txt")
+        with open(path, "w") as f:
+            f.write(f"{time.ctime()}: {outcome.kind}: {outcome.error}\n\n{outcome.details}\n")
+
+
+def summarize(store: TrialStore) -> dict[str, int]:
+    """Counts of trials by status."""
+    counts = collections.Counter(t.status for t in store.trials.values())
+    return {
+        "completed": counts.get(COMPLETED, 0),
+        "failed": counts.get(FAILED, 0),
+        "running": sum(counts.get(s, 0) for s in ("pending", "running")),
+        "reused": sum(1 for t in store.trials.values() if t.reused_from is not None),
+    }

@@ -1,0 +1,177 @@
+"""Starting and continuing a search: the workdir, the frozen config, Ray, the loop.
+
+``start_or_resume`` is what ``nas-search search`` and ``nas-search resume``
+call; everything it builds comes from the experiment config (factories), and
+everything it knows comes from the workdir.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from experiments.config import ExperimentConfig
+from experiments.overrides import ConfigError, apply_overrides, build_config, config_to_dict, diff_configs
+from experiments.registry import get_experiment
+from experiments.search_config import RUNTIME_KEYS
+from nas.workdir import Workdir, WorkdirError
+
+
+class SearchError(RuntimeError):
+    """A search cannot start or continue; the message says why."""
+
+
+def frozen_config(workdir: Workdir) -> ExperimentConfig:
+    """The config a workdir's search was started with.
+
+    Raises:
+      WorkdirError: no search here, or its config is unreadable.
+    """
+    if not workdir.exists():
+        raise WorkdirError(f"{workdir.path} holds no search (no config.json); start one with nas-search search")
+    data = workdir.load_config()
+    if not isinstance(data, dict) or "name" not in data:
+        raise WorkdirError(f"{workdir.config_path}: not a search config")
+    try:
+        get_experiment(data["name"])  # the experiment must still be registered
+        return build_config(ExperimentConfig, data)
+    except (ConfigError, KeyError) as e:
+        raise WorkdirError(f"{workdir.config_path}: {e}") from None
+
+
+def reconcile(workdir: Workdir, config: ExperimentConfig | None) -> ExperimentConfig:
+    """The config to run: the frozen one, with runtime keys from ``config``.
+
+    Raises:
+      SearchError: ``config`` differs from the frozen config outside runtime keys.
+    """
+    frozen = frozen_config(workdir)
+    if config is None:
+        return frozen
+    differing = [k for k in diff_configs(frozen, config) if k not in RUNTIME_KEYS]
+    if differing:
+        shown = ", ".join(differing[:8]) + (" ..." if len(differing) > 8 else "")
+        raise SearchError(
+            f"{workdir.path} holds a search with a different config (keys that differ: {shown}); "
+            "use another --workdir, or resume without changing the config"
+        )
+    runtime = {k: v for k, v in _flat(config).items() if k in RUNTIME_KEYS}
+    return apply_overrides(frozen, runtime)
+
+
+def _flat(config: Any) -> dict[str, Any]:
+    from experiments.overrides import flatten
+
+    return flatten(config_to_dict(config))
+
+
+def start_or_resume(
+    config: ExperimentConfig | None,
+    workdir_path: str,
+    *,
+    ray_address: str | None = None,
+    max_trials: int | None = None,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Runs a search in ``workdir_path``: a new one, or the one already there.
+
+    Args:
+      config: the experiment config (None: continue the workdir's search).
+      workdir_path: the search's directory.
+      ray_address: a Ray cluster to use instead of a local Ray.
+      max_trials: overrides ``search.max_trials`` (runtime: may grow on resume).
+      quiet: no progress output.
+
+    Returns:
+      A summary (counts, best reward, workdir).
+
+    Raises:
+      SearchError, WorkdirError, ConfigError: with a message for the user.
+    """
+    from controller import build_controller
+    from nas.events import SearchEvents
+    from nas.progress import Reporter
+    from nas.rewards import build_reward_fn
+    from nas.search_loop import SearchLoop, summarize
+    from nas.trial_store import TrialStore
+    from search_space import DecisionEncoding
+
+    workdir = Workdir(workdir_path)
+    if config is None and not workdir.exists():
+        raise WorkdirError(f"{workdir.path} holds no search (no config.json); start one with nas-search search")
+    workdir.lock()
+    try:
+        if workdir.exists():
+            config = reconcile(workdir, config)
+        else:
+            config.validate()
+            _check_data(config)
+            workdir.create(config_to_dict(config))
+        if max_trials is not None:
+            config = dataclasses.replace(config, search=dataclasses.replace(config.search, max_trials=max_trials))
+        search = config.search
+        encoding = DecisionEncoding(config.search_space)
+        controller = build_controller(config.controller, encoding, seed=search.seed)
+        reward_fn = build_reward_fn(config)
+        executor = _build_executor(config, ray_address)
+        events = SearchEvents(workdir.join("tensorboard"))
+        reporter = None if quiet else Reporter(metric=config.reward.metric)
+        with TrialStore(workdir.log_path) as store:
+            loop = SearchLoop(
+                workdir=workdir,
+                store=store,
+                controller=controller,
+                encoding=encoding,
+                search_config=search,
+                executor=executor,
+                reward_fn=reward_fn,
+                reporter=reporter,
+                events=events,
+            )
+            try:
+                loop.run(search.max_trials)
+            finally:
+                executor.shutdown()
+                events.close()
+            best = store.best(1)
+            summary = summarize(store)
+            summary.update(
+                workdir=workdir.path,
+                search_id=workdir.search_id(),
+                best_reward=best[0].reward if best else None,
+                best_trial=best[0].trial_id if best else None,
+                stopped=loop._stop,
+                warnings=loop.warnings,
+            )
+            return summary
+    finally:
+        workdir.unlock()
+
+
+def _check_data(config: ExperimentConfig) -> None:
+    """Fails early when the built-in evaluator's dataset is missing."""
+    if config.search.evaluator != "proxy":
+        return
+    check = getattr(config, "check_data", None)
+    if callable(check):
+        check()
+
+
+def _build_executor(config: ExperimentConfig, ray_address: str | None):
+    from nas.executors import LocalExecutor, RayExecutor
+
+    search = config.search
+    config_dict = config_to_dict(config)
+    if search.executor == "local":
+        if ray_address:
+            raise SearchError("--ray_address needs search.executor=ray")
+        return LocalExecutor(search.evaluator, config_dict)
+    return RayExecutor(
+        search.evaluator,
+        config_dict,
+        address=ray_address,
+        num_cpus=search.trial_cpus,
+        num_gpus=None if search.trial_gpus == -1 else search.trial_gpus,
+        max_concurrent=search.max_concurrent or None,
+        fresh_worker=search.fresh_worker_per_trial,
+    )

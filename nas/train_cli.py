@@ -1,0 +1,213 @@
+"""``nas-train``: train and evaluate one architecture.
+
+Usage::
+
+    nas-train --arch=FILE_OR_PRESET --experiment=NAME --workdir=DIR \\
+        [--model_id=ID] [--params_override=a.b=v,...] [--config_file=FILE] [--seed=N]
+
+``--arch=preset:spinenet49`` selects a published topology
+(``search_space.architecture_preset``); anything else is an architecture
+JSON file (``search_space.load_architecture``). The network is built with the
+experiment's scaling and head (``search_space.scaling``, ``model.*``) unless
+``--model_id`` (49S, 49, 96, 143, 190, proxy) selects a published scaling and
+head size, e.g. to train a discovered architecture at full size.
+
+The workdir receives ``config.yaml`` (the frozen config), ``architecture.json``,
+checkpoints (training resumes from the latest when the same command is run
+again), TensorBoard events and ``metrics.json``, which is also printed.
+Progress is a bar on a terminal and log lines otherwise. Bad input ends in one
+line ``nas-train: error: ...`` on stderr and exit status 2.
+
+This module must not import Ray (directly or through its imports).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+
+from absl import flags
+
+FLAGS = flags.FlagValues()
+flags.DEFINE_string("arch", None, "Architecture JSON file, or preset:NAME (e.g. preset:spinenet49).", flag_values=FLAGS)
+flags.DEFINE_string("experiment", None, "Registered experiment name (e.g. synthetic_smoke).", flag_values=FLAGS)
+flags.DEFINE_string("workdir", None, "Directory of this training run (created, or resumed).", flag_values=FLAGS)
+flags.DEFINE_string(
+    "model_id", None, "Published scaling and head size: 49S, 49, 96, 143, 190 or proxy.", flag_values=FLAGS
+)
+flags.DEFINE_string(
+    "params_override", None, "Comma-separated dotted overrides, e.g. trainer.epochs=1.", flag_values=FLAGS
+)
+flags.DEFINE_string("config_file", None, "YAML file of config overrides.", flag_values=FLAGS)
+flags.DEFINE_integer("seed", 0, "Random seed of the trial.", flag_values=FLAGS, lower_bound=0)
+flags.DEFINE_bool("quiet", False, "No progress output.", flag_values=FLAGS)
+
+PRESET_PREFIX = "preset:"
+METRICS_FILE = "metrics.json"
+
+
+class UsageError(Exception):
+    """A problem with the command line or its inputs: one line, exit 2."""
+
+
+def load_arch(spec: str, model_id: str | None, experiment_scaling):
+    """The architecture of ``--arch`` with the scaling of ``--model_id`` or the experiment.
+
+    Raises:
+      ArchitectureError: unknown preset or model id, or a bad architecture file.
+    """
+    from search_space import architecture_preset, load_architecture, model_preset
+
+    if spec.startswith(PRESET_PREFIX):
+        arch = architecture_preset(spec[len(PRESET_PREFIX) :])
+    else:
+        arch, _ = load_architecture(spec)
+    scaling = model_preset(model_id).scaling if model_id else experiment_scaling
+    return arch.with_scaling(scaling)
+
+
+def load_config(model_id: str | None):
+    """The experiment config after --config_file, --params_override and --model_id.
+
+    Raises:
+      UsageError, ConfigError, UnknownExperimentError, ArchitectureError.
+    """
+    from experiments.overrides import apply_overrides, load_config_file, parse_override_string
+    from experiments.registry import get_experiment
+    from search_space import model_preset
+
+    config = get_experiment(FLAGS.experiment)
+    if FLAGS.config_file:
+        config = apply_overrides(config, load_config_file(FLAGS.config_file))
+    if FLAGS.params_override:
+        config = apply_overrides(config, parse_override_string(FLAGS.params_override))
+    if model_id:
+        preset = model_preset(model_id)
+        config = apply_overrides(
+            config,
+            {
+                "search_space.scaling": dataclasses.asdict(preset.scaling),
+                "model.head_num_convs": preset.head_num_convs,
+                "model.head_num_filters": preset.head_num_filters,
+            },
+        )
+    config.validate()
+    return config
+
+
+class _Progress:
+    """A one-line bar on a terminal; a log line every ``log_interval`` steps otherwise."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.start = time.time()
+
+    def __call__(self, event: dict) -> None:
+        if self.quiet:
+            return
+        kind = event.get("event")
+        if kind == "train":
+            step, total = event["step"], event["total_steps"]
+            text = f"step {step}/{total} loss {event['loss']:.4f} lr {event['learning_rate']:.4g}"
+            if event.get("images_per_s"):
+                text += f" {event['images_per_s']:.1f} img/s"
+            if self.tty:
+                width = 30
+                done = int(width * step / max(total, 1))
+                print(f"\r[{'#' * done}{'.' * (width - done)}] {text}", end="", file=sys.stderr, flush=True)
+                if step >= total:
+                    print(file=sys.stderr)
+            else:
+                print(f"nas-train: {text}", file=sys.stderr, flush=True)
+        elif kind in ("resume", "evaluate", "info"):
+            print(f"nas-train: {event['message']}", file=sys.stderr, flush=True)
+
+
+def _train() -> int:
+    from experiments.overrides import config_to_dict
+    from proxy_trainer.trainer import train_and_evaluate
+    from search_space import architecture_to_json
+
+    for name in ("arch", "experiment", "workdir"):
+        if not FLAGS[name].value:
+            raise UsageError(f"--{name} is required")
+    config = load_config(FLAGS.model_id)
+    arch = load_arch(FLAGS.arch, FLAGS.model_id, config.search_space.scaling)
+    workdir = FLAGS.workdir
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise UsageError(f"--workdir={workdir}: exists and is not a directory")
+    os.makedirs(workdir, exist_ok=True)
+    progress = _Progress(FLAGS.quiet)
+    if not FLAGS.quiet:
+        scaling = arch.scaling
+        print(
+            f"nas-train: {FLAGS.arch} in experiment {config.name}, scaling "
+            f"(filter_size_scale {scaling.filter_size_scale}, resample_alpha {scaling.resample_alpha}, "
+            f"endpoints {scaling.endpoints_num_filters}, repeats {scaling.block_repeats}), seed {FLAGS.seed}",
+            file=sys.stderr,
+        )
+    metrics = train_and_evaluate(arch, config, workdir, FLAGS.seed, progress=progress)
+    _write_json(os.path.join(workdir, "architecture.json"), None, text=architecture_to_json(arch))
+    result = {
+        "experiment": config.name,
+        "arch": FLAGS.arch,
+        "seed": FLAGS.seed,
+        "fingerprint": arch.fingerprint(),
+        "metrics": metrics,
+        "config": config_to_dict(config),
+    }
+    _write_json(os.path.join(workdir, METRICS_FILE), result)
+    print(json.dumps(metrics, indent=2, sort_keys=True))
+    return 0
+
+
+def _write_json(path: str, data, text: str | None = None) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text if text is not None else json.dumps(data, indent=2, sort_keys=True))
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def main(argv: list[str]) -> int:
+    """Runs nas-train; returns the exit status."""
+    from experiments.overrides import ConfigError
+    from experiments.registry import UnknownExperimentError
+    from search_space import ArchitectureError
+
+    try:
+        rest = FLAGS(argv)
+    except flags.Error as e:
+        print(f"nas-train: error: {e}", file=sys.stderr)
+        return 2
+    if len(rest) > 1:
+        print(f"nas-train: error: unexpected argument {rest[1]!r}", file=sys.stderr)
+        return 2
+    try:
+        return _train()
+    except (UsageError, ConfigError, ArchitectureError, UnknownExperimentError) as e:
+        print(f"nas-train: error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        if not any(cls.__name__ in ("DataError", "TrainingError") for cls in type(e).__mro__):
+            raise
+        print(f"nas-train: error: {_one_line(e)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return " ".join(text.splitlines()) if text else type(e).__name__
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main(sys.argv))
+
+
+if __name__ == "__main__":
+    run()

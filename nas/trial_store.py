@@ -1,0 +1,218 @@
+"""The append-only trial log: the search's source of truth.
+
+One JSON record per line, each flushed and fsynced before the search acts on
+it. A torn last line (the process was killed while writing) is ignored on
+reading and cut off before the next append; a malformed line anywhere else
+is corruption and stops the search with a clear error.
+
+Record kinds (field ``event``):
+
+- ``proposed``: a new trial (trial_id, proposal, architecture, fingerprint, seed)
+- ``started``: an attempt was dispatched (trial_id, attempt)
+- ``completed``: the trial's result (trial_id, metrics, reward, timings, worker;
+  ``reused_from`` when an identical architecture's result was reused)
+- ``attempt_failed``: an attempt failed and will be retried (trial_id, attempt, error)
+- ``failed``: the trial failed for good (trial_id, error)
+- ``run``: a process started (or continued) the search (max_trials, pid,
+  ray_address); no trial id
+
+Every record carries ``seq`` (its position in the log) and ``time``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+PENDING, RUNNING, COMPLETED, FAILED = "pending", "running", "completed", "failed"
+TERMINAL_EVENTS = ("completed", "failed")
+
+
+class TrialLogError(RuntimeError):
+    """The trial log is corrupt (not merely torn at its end)."""
+
+
+@dataclasses.dataclass
+class Trial:
+    """What the log says about one trial."""
+
+    trial_id: int
+    proposal: dict[str, Any]
+    architecture: dict[str, Any]
+    fingerprint: str
+    seed: int
+    status: str = PENDING
+    attempts: int = 0
+    metrics: dict[str, Any] | None = None
+    reward: float | None = None
+    error: str | None = None
+    reused_from: int | None = None
+    worker: str | None = None
+    proposed_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+def read_records(path: str) -> tuple[list[dict[str, Any]], int]:
+    """Reads a log.
+
+    Returns:
+      (records, number of bytes of intact lines): bytes after that are a torn
+      last line.
+
+    Raises:
+      TrialLogError: a malformed line that is not the last one.
+    """
+    if not os.path.exists(path):
+        return [], 0
+    with open(path, "rb") as f:
+        data = f.read()
+    records: list[dict[str, Any]] = []
+    good = 0
+    lines = data.split(b"\n")
+    for i, line in enumerate(lines):
+        last = i == len(lines) - 1
+        if not line:
+            if not last:
+                good += 1
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or "event" not in record:
+                raise ValueError("not a log record")
+        except ValueError as e:
+            # Only the final line may be torn (no newline after it, or garbage).
+            if last or all(not rest for rest in lines[i + 1 :]):
+                break
+            raise TrialLogError(f"{path}: line {i + 1} is corrupt ({e}); the trial log cannot be trusted") from None
+        if last:  # complete JSON without its newline: still a torn write
+            break
+        records.append(record)
+        good += len(line) + 1
+    return records, good
+
+
+class TrialStore:
+    """The trial log of one workdir, replayed into ``Trial`` objects."""
+
+    def __init__(self, path: str, readonly: bool = False):
+        """Opens (and replays) a log.
+
+        Args:
+          path: the log file.
+          readonly: only read; never truncate a torn tail or append. Readers
+            such as ``status`` use this while another process may be writing.
+        """
+        self.path = path
+        records, good = read_records(path)
+        if not readonly and os.path.exists(path) and os.path.getsize(path) != good:
+            with open(path, "r+b") as f:  # drop the torn tail before appending
+                f.truncate(good)
+                f.flush()
+                os.fsync(f.fileno())
+        self.records: list[dict[str, Any]] = []
+        self.trials: dict[int, Trial] = {}
+        self.runs: list[dict[str, Any]] = []
+        for record in records:
+            self._apply(record)
+        self._file = None if readonly else open(path, "a", buffering=1)
+
+    def close(self) -> None:
+        """Closes the file."""
+        if self._file is not None:
+            self._file.close()
+
+    def __enter__(self) -> TrialStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ----- writing ---------------------------------------------------------------
+
+    def append(self, event: str, **fields: Any) -> dict[str, Any]:
+        """Appends one record durably (flush + fsync) and applies it."""
+        if self._file is None:
+            raise TrialLogError(f"{self.path}: opened read-only")
+        record = {"event": event, "seq": len(self.records), "time": time.time(), **fields}
+        line = json.dumps(record, separators=(",", ":"), allow_nan=False)
+        self._file.write(line + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._apply(record)
+        return record
+
+    # ----- reading ---------------------------------------------------------------
+
+    def _apply(self, r: dict[str, Any]) -> None:
+        self.records.append(r)
+        event = r["event"]
+        if event == "proposed":
+            self.trials[r["trial_id"]] = Trial(
+                trial_id=r["trial_id"],
+                proposal=r["proposal"],
+                architecture=r["architecture"],
+                fingerprint=r["fingerprint"],
+                seed=r["seed"],
+                proposed_at=r["time"],
+            )
+            return
+        if event == "run":
+            self.runs.append(r)
+            return
+        trial = self.trials.get(r.get("trial_id"))
+        if trial is None:
+            raise TrialLogError(f"{self.path}: record {r.get('seq')} names unknown trial {r.get('trial_id')}")
+        if event == "started":
+            trial.status = RUNNING
+            trial.attempts = r["attempt"]
+            trial.started_at = r["time"]
+        elif event == "attempt_failed":
+            trial.status = PENDING
+            trial.error = r.get("error")
+        elif event == "completed":
+            trial.status = COMPLETED
+            trial.metrics = r.get("metrics")
+            trial.reward = r.get("reward")
+            trial.reused_from = r.get("reused_from")
+            trial.worker = r.get("worker")
+            trial.timings = r.get("timings") or {}
+            trial.finished_at = r["time"]
+            trial.error = None
+        elif event == "failed":
+            trial.status = FAILED
+            trial.error = r.get("error")
+            trial.finished_at = r["time"]
+
+    def next_trial_id(self) -> int:
+        """The id the next proposed trial gets."""
+        return max(self.trials, default=-1) + 1
+
+    def in_flight(self) -> list[Trial]:
+        """Trials proposed but not finished, oldest first."""
+        return [t for t in self.trials.values() if t.status in (PENDING, RUNNING)]
+
+    def completed(self) -> list[Trial]:
+        """Completed trials, in id order."""
+        return [t for t in self.trials.values() if t.status == COMPLETED]
+
+    def by_fingerprint(self, fingerprint: str) -> Trial | None:
+        """The first completed, trained (not reused) trial of an architecture."""
+        for t in self.trials.values():
+            if t.fingerprint == fingerprint and t.status == COMPLETED and t.reused_from is None:
+                return t
+        return None
+
+    def best(self, k: int = 1) -> list[Trial]:
+        """The k completed trials with the highest reward (ties: earlier first)."""
+        done = [t for t in self.completed() if t.reward is not None]
+        return sorted(done, key=lambda t: (-t.reward, t.trial_id))[:k]
+
+    def iter_since(self, seq: int) -> Iterator[dict[str, Any]]:
+        """Records with ``seq >= seq``."""
+        return iter(self.records[seq:])

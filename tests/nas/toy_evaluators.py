@@ -1,0 +1,58 @@
+"""Cheap, deterministic evaluators for testing the search machinery.
+
+Each takes (architecture dict, seed, trial_dir) like any user evaluator.
+"""
+
+import hashlib
+import json
+import os
+import time
+
+
+def _score(architecture):
+    """A known-optimum reward: bottlenecks at L4/L5, plus a small deterministic tie-breaker."""
+    blocks = architecture["blocks"]
+    score = sum(1 for b in blocks if b["level"] in (4, 5) and b["block_fn"] == "bottleneck") / len(blocks)
+    digest = int(hashlib.sha256(json.dumps(blocks).encode()).hexdigest()[:8], 16) / 2**32
+    return score + 0.01 * digest
+
+
+def _mark(trial_dir):
+    # One file per call: lets tests count how often an architecture was trained.
+    with open(os.path.join(trial_dir, f"called-{os.getpid()}-{time.time_ns()}"), "w") as f:
+        f.write("1")
+
+
+def deterministic(architecture, seed, trial_dir):
+    _mark(trial_dir)
+    return {"AP": _score(architecture), "AP50": 0.5, "seed": seed}
+
+
+def slow(architecture, seed, trial_dir):
+    _mark(trial_dir)
+    time.sleep(float(os.environ.get("TOY_SLEEP", "0.3")))
+    return {"AP": _score(architecture), "seed": seed}
+
+
+def raises(architecture, seed, trial_dir):
+    raise RuntimeError("evaluator exploded on purpose")
+
+
+def returns_nan(architecture, seed, trial_dir):
+    return {"AP": float("nan")}
+
+
+def chaos(architecture, seed, trial_dir):
+    """Dies, raises, returns NaN or succeeds, by the trial's seed."""
+    kind = seed % 4
+    if kind == 0:
+        os._exit(3)  # the worker process dies
+    if kind == 1:
+        raise ValueError(f"chaos: trial with seed {seed} raised")
+    if kind == 2:
+        return {"AP": float("nan")}
+    return {"AP": _score(architecture)}
+
+
+def trivial(architecture, seed, trial_dir):
+    return {"AP": 0.5}
