@@ -36,7 +36,7 @@ from controller.base import (
     check_hparam,
     register_controller,
 )
-from controller.rnn_policy import LSTMPolicy, decode_array, encode_array
+from controller.rnn_policy import DEVICE, LSTMPolicy, decode_array, encode_array
 from search_space import DecisionEncoding
 
 _BUFFER_KEYS = ("proposal_id", "decisions", "log_prob", "policy_version", "reward", "advantage")
@@ -106,8 +106,9 @@ class ReinforceController(BaseController):
         self.update_every = update_every
         self.max_importance_weight = float(max_importance_weight)
         self.policy = LSTMPolicy(encoding, seed=seed, **self._network)
-        self.optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate)
-        self.optimizer.build(self.policy.trainable_variables)
+        with tf.device(DEVICE):
+            self.optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate)
+            self.optimizer.build(self.policy.trainable_variables)
         self._baseline: float | None = None
         self._buffer: list[dict[str, Any]] = []
         self._last: dict[str, float] = {}
@@ -168,6 +169,10 @@ class ReinforceController(BaseController):
         return weights * advantages * log_prob, weights
 
     def _gradient_step(self, tokens, actions, masks, advantages, old_log_prob):
+        with tf.device(DEVICE):
+            return self._gradient_step_on_device(tokens, actions, masks, advantages, old_log_prob)
+
+    def _gradient_step_on_device(self, tokens, actions, masks, advantages, old_log_prob):
         variables = self.policy.trainable_variables
         with tf.GradientTape() as tape:
             log_prob, entropy = self.policy.sequence_log_probs(tokens, actions, masks)

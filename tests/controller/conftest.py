@@ -21,3 +21,19 @@ def target_reward(encoding):
         return float(np.mean(np.asarray(decisions) == target))
 
     return reward
+
+
+@pytest.fixture
+def learning_curve():
+    """``learning_curve(controller, reward, trials)``: rewards of ``trials`` proposals, each answered at once."""
+
+    def run(controller, reward, trials):
+        rewards = []
+        for _ in range(trials):
+            p = controller.propose()
+            r = reward(p.decisions)
+            controller.feedback(p, r)
+            rewards.append(r)
+        return np.asarray(rewards)
+
+    return run
