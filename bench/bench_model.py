@@ -1,0 +1,253 @@
+"""Model build and train-step speed: our SpineNet RetinaNet against the public reference.
+
+Builds the proxy RetinaNet of the search (SPINENET.md sections 4 and 7:
+scaling ``proxy``, SpineNet-49 topology, 512x512, 90 classes, head 4 x 64)
+and times, in one run and on the same machine (alternating rounds, best of each):
+
+* build: constructing the Keras model (layers and weights);
+* trace: tracing the training step into a graph (``get_concrete_function``);
+* first step: the first call after tracing (graph optimisation + one step);
+* step: the median of the steady-state training steps.
+
+The training step is the same for both: forward in training mode, a dummy
+loss (mean square of every class and box output), gradients, plain SGD
+(``var -= lr * grad``). The reference is tf-models-official's ``SpineNet``
+backbone and ``RetinaNetHead`` for the same block specs and scaling; the
+script installs it into a separate virtual environment (``--reference_venv``,
+made with ``--system-site-packages`` so that both run on the very same
+TensorFlow and tf-keras) unless it is already there. Each implementation
+runs in its own subprocess, one after the other.
+
+Usage::
+
+    python bench/bench_model.py                 # ours + reference, ratio
+    python bench/bench_model.py --skip_reference
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REFERENCE_PACKAGE = "tf-models-official==2.20.0"
+# What importing the reference SpineNet and RetinaNetHead needs beyond the
+# system's TensorFlow / tf-keras / NumPy (found by trying; its full dependency
+# list would replace TensorFlow itself).
+REFERENCE_EXTRA_PACKAGES = ("gin-config", "immutabledict", "tf-slim", "tensorflow-datasets", "opencv-python-headless")
+DEFAULT_VENV = "/tmp/nas_ref_venv"
+
+
+def _build_ours(args):
+    from proxy_trainer.retinanet import build_retinanet
+    from search_space import model_preset, spinenet49
+
+    preset = model_preset(args.model_id)
+    model = build_retinanet(
+        spinenet49(preset.scaling),
+        input_size=args.input_size,
+        num_classes=args.num_classes,
+        head_num_convs=preset.head_num_convs,
+        head_num_filters=preset.head_num_filters,
+    )
+
+    def forward(images):
+        out = model(images, training=True)
+        return list(out["cls_outputs"].values()) + list(out["box_outputs"].values())
+
+    return model, forward, model.trainable_variables
+
+
+def _build_reference(args):
+    import tf_keras
+    from official.vision.modeling.backbones import spinenet
+    from official.vision.modeling.heads import dense_prediction_heads
+
+    from search_space import architecture_to_block_specs, model_preset, spinenet49
+
+    preset = model_preset(args.model_id)
+    scaling = preset.scaling
+    specs = [s for s in architecture_to_block_specs(spinenet49(scaling)) if s[2] != (None, None)]
+    backbone = spinenet.SpineNet(
+        input_specs=tf_keras.layers.InputSpec(shape=[None, args.input_size, args.input_size, 3]),
+        min_level=3,
+        max_level=7,
+        block_specs=spinenet.build_block_specs(specs),
+        endpoints_num_filters=scaling.endpoints_num_filters,
+        resample_alpha=scaling.resample_alpha,
+        block_repeats=scaling.block_repeats,
+        filter_size_scale=scaling.filter_size_scale,
+    )
+    head = dense_prediction_heads.RetinaNetHead(
+        min_level=3,
+        max_level=7,
+        num_classes=args.num_classes,
+        num_anchors_per_location=9,
+        num_convs=preset.head_num_convs,
+        num_filters=preset.head_num_filters,
+    )
+    images = tf_keras.Input(shape=(args.input_size, args.input_size, 3), batch_size=args.batch_size)
+    outputs = head(backbone(images))
+    model = tf_keras.Model(images, [outputs[0], outputs[1]])
+
+    def forward(images):
+        scores, boxes = model(images, training=True)
+        return list(scores.values()) + list(boxes.values())
+
+    return model, forward, model.trainable_variables
+
+
+def _measure(args) -> dict:
+    """Runs in the subprocess of one implementation; returns its timings."""
+    import tensorflow as tf
+
+    start = time.perf_counter()
+    model, forward, variables = (_build_ours if args.impl == "ours" else _build_reference)(args)
+    build_s = time.perf_counter() - start
+
+    @tf.function
+    def train_step(images):
+        with tf.GradientTape() as tape:
+            loss = tf.add_n([tf.reduce_mean(tf.square(tf.cast(o, tf.float32))) for o in forward(images)])
+        grads = tape.gradient(loss, variables)
+        for v, g in zip(variables, grads):
+            v.assign_sub(0.01 * g)
+        return loss
+
+    images = tf.random.uniform((args.batch_size, args.input_size, args.input_size, 3), seed=0)
+    start = time.perf_counter()
+    train_step.get_concrete_function(images)
+    trace_s = time.perf_counter() - start
+    start = time.perf_counter()
+    train_step(images).numpy()
+    first_step_s = time.perf_counter() - start
+    for _ in range(args.warmup):
+        train_step(images).numpy()
+    times = []
+    for _ in range(args.steps):
+        start = time.perf_counter()
+        train_step(images).numpy()
+        times.append(time.perf_counter() - start)
+    return {
+        "impl": args.impl,
+        "params": int(model.count_params()),
+        "build_s": build_s,
+        "trace_s": trace_s,
+        "first_step_s": first_step_s,
+        "step_s": statistics.median(times),
+        "step_min_s": min(times),
+    }
+
+
+def _reference_python(venv: str) -> tuple[str | None, str]:
+    """The venv's python with the reference importable, installing it if needed.
+
+    Returns:
+      (python path or None, what happened / why it is unavailable).
+    """
+    python = os.path.join(venv, "bin", "python")
+    probe = [python, "-c", "import official.vision.modeling.backbones.spinenet, official.vision.modeling.heads"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    if os.path.exists(python) and subprocess.run(probe, capture_output=True, env=env).returncode == 0:
+        return python, f"reference found in {venv}"
+    steps = [
+        [sys.executable, "-m", "venv", "--system-site-packages", venv],
+        [python, "-m", "pip", "install", "--quiet", "--no-deps", REFERENCE_PACKAGE],
+        [python, "-m", "pip", "install", "--quiet", *REFERENCE_EXTRA_PACKAGES],
+    ]
+    for cmd in steps:
+        print(f"installing the reference: {' '.join(cmd)}", file=sys.stderr, flush=True)
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            return None, f"'{' '.join(cmd)}' failed: {' | '.join(tail)}"
+    done = subprocess.run(probe, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-1:] or ["unknown error"]
+        return None, f"installed {REFERENCE_PACKAGE} in {venv} but it does not import: {tail[0]}"
+    return python, f"reference installed in {venv}"
+
+
+def _run(python: str, impl: str, args) -> dict:
+    cmd = [python, os.path.abspath(__file__), f"--impl={impl}"]
+    for name in ("batch_size", "input_size", "num_classes", "model_id", "steps", "warmup"):
+        cmd.append(f"--{name}={getattr(args, name)}")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    if done.returncode != 0 or not lines:
+        tail = done.stderr.strip().splitlines()[-3:]
+        raise RuntimeError(f"{impl} run failed (exit {done.returncode}): {' | '.join(tail)}")
+    return json.loads(lines[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--input_size", type=int, default=512)
+    parser.add_argument("--num_classes", type=int, default=90)
+    parser.add_argument("--model_id", default="proxy")
+    parser.add_argument("--steps", type=int, default=10, help="timed steady-state steps")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps after the first")
+    parser.add_argument("--rounds", type=int, default=2, help="alternate ours/reference this many times; best kept")
+    parser.add_argument("--reference_venv", default=DEFAULT_VENV)
+    parser.add_argument("--skip_reference", action="store_true")
+    parser.add_argument("--impl", choices=("ours", "reference"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.impl:
+        print(json.dumps(_measure(args)))
+        return 0
+
+    print(
+        f"proxy RetinaNet, SpineNet-49 topology, model id {args.model_id}, {args.input_size}x{args.input_size}, "
+        f"batch {args.batch_size}, {args.num_classes} classes; {os.cpu_count()} CPUs; "
+        f"median of {args.steps} steps after {args.warmup + 1} untimed; best of {args.rounds} alternating rounds"
+    )
+    pythons = {"ours": sys.executable}
+    reference_note = "skipped (--skip_reference)"
+    if not args.skip_reference:
+        python, reference_note = _reference_python(args.reference_venv)
+        if python:
+            pythons["reference"] = python
+    results: dict[str, dict] = {}
+    for _ in range(max(1, args.rounds)):
+        for impl, python in list(pythons.items()):
+            try:
+                run = _run(python, impl, args)
+            except RuntimeError as e:
+                if impl == "ours":
+                    raise
+                reference_note = f"unavailable: {e}"
+                del pythons[impl]
+                continue
+            # Other processes share this CPU: keep each figure's best round.
+            best = results.setdefault(impl, run)
+            for key in ("build_s", "trace_s", "first_step_s", "step_s", "step_min_s"):
+                best[key] = min(best[key], run[key])
+    rows = (
+        ("params", "params", "{:d}"),
+        ("graph build", "build_s", "{:.2f} s"),
+        ("trace", "trace_s", "{:.2f} s"),
+        ("first step", "first_step_s", "{:.2f} s"),
+        ("train step", "step_s", "{:.3f} s"),
+    )
+    print(f"{'':<12} {'ours':>12} {'reference':>12} {'ours/ref':>9}")
+    for label, key, fmt in rows:
+        ours = results["ours"][key]
+        ref = results.get("reference", {}).get(key)
+        ratio = f"{ours / ref:.2f}" if ref else "-"
+        print(f"{label:<12} {fmt.format(ours):>12} {fmt.format(ref) if ref is not None else '-':>12} {ratio:>9}")
+    if "reference" not in results:
+        print(f"reference: {reference_note}")
+        return 1 if not args.skip_reference else 0
+    print(f"reference: {REFERENCE_PACKAGE} ({reference_note}); ratio < 1 means ours is faster")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

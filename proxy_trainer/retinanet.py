@@ -1,0 +1,292 @@
+"""RetinaNet (Lin et al., 2017) on a SpineNet backbone, in Keras 3.
+
+Output contract (the trainer, the losses and the post-processing rely on
+it): ``model(images, training=...)`` with float32 images ``[B, S, S, 3]``
+returns::
+
+    {"cls_outputs": {"3": [B, S/8, S/8, A*K], ..., "7": [...]},
+     "box_outputs": {"3": [B, S/8, S/8, A*4], ..., "7": [...]}}
+
+with string level keys, ``A`` anchors per location, ``K`` sigmoid class
+logits (no background class) and sides ``ceil(S / 2**level)``. Channel
+``a * K + k`` is class ``k`` of anchor ``a`` and channel ``a * 4 + j`` is box
+coordinate ``j`` of anchor ``a`` (the layout of ``proxy_trainer.anchors``).
+The outputs are float32 whatever the global mixed-precision policy.
+
+The head is the reference one (SPINENET.md section 6): a class subnet and a
+box subnet, each ``num_convs`` x (3x3 conv with bias -> batch norm ->
+activation) then a 3x3 conv with bias to the outputs; the convs are shared by
+all levels, the batch norms are per level. Kernels start from N(0, 0.01),
+biases from 0, and the class bias from ``-log((1 - 0.01) / 0.01)`` so every
+anchor starts at the prior probability 0.01 (focal-loss paper).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+from keras import layers
+
+from proxy_trainer.spinenet import (
+    DEFAULT_BN_EPSILON,
+    DEFAULT_BN_MOMENTUM,
+    FusedBatchNormalization,
+    SpineNet,
+    check_activation,
+)
+from search_space import Architecture, architecture_from_dict, architecture_to_dict
+from search_space.cost_model import BOX_PARAMS_PER_ANCHOR, level_size
+
+# Focal-loss paper (Lin et al. 2017, section 4.1): foreground prior at init.
+CLASS_PRIOR = 0.01
+# Reference RetinaNet head kernel initializer: N(0, 0.01).
+HEAD_KERNEL_STDDEV = 0.01
+
+
+@keras.saving.register_keras_serializable(package="proxy_trainer")
+class RetinaNetHead(keras.Model):
+    """Shared class and box subnets over the levels ``min_level..max_level``.
+
+    Input: ``{"3": [B, H3, W3, C], ...}`` with sides ``ceil(input_size / 2**level)``
+    and ``C = input_filters``; output: the dict of the module docstring.
+
+    Args:
+      input_size: side of the model's input image (fixes the level sizes).
+      input_filters: channels of the backbone endpoints.
+      num_classes: class logits per anchor (K).
+      num_anchors: anchors per location (A).
+      num_convs: convs per subnet before the output conv (0 allowed).
+      num_filters: width of those convs.
+      min_level: lowest level.
+      max_level: highest level.
+      activation: ``"relu"`` or ``"swish"``.
+      bn_momentum: batch-norm momentum.
+      bn_epsilon: batch-norm epsilon.
+      **kwargs: ``name`` and ``trainable``.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        input_filters: int,
+        num_classes: int,
+        num_anchors: int = 9,
+        num_convs: int = 4,
+        num_filters: int = 256,
+        min_level: int = 3,
+        max_level: int = 7,
+        activation: str = "relu",
+        bn_momentum: float = DEFAULT_BN_MOMENTUM,
+        bn_epsilon: float = DEFAULT_BN_EPSILON,
+        **kwargs,
+    ):
+        check_activation(activation)
+        for name, value, minimum in (
+            ("num_classes", num_classes, 1),
+            ("num_anchors", num_anchors, 1),
+            ("num_convs", num_convs, 0),
+            ("num_filters", num_filters, 1),
+            ("input_filters", input_filters, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ValueError(f"RetinaNet head: {name} must be an integer >= {minimum}, got {value!r}")
+        levels = [str(level) for level in range(min_level, max_level + 1)]
+        features = {
+            lv: keras.Input(shape=(level_size(input_size, int(lv)),) * 2 + (input_filters,), name=lv) for lv in levels
+        }
+
+        def conv(filters: int, name: str, bias_init="zeros"):
+            return layers.Conv2D(
+                filters,
+                3,
+                padding="same",
+                kernel_initializer=keras.initializers.RandomNormal(stddev=HEAD_KERNEL_STDDEV),
+                bias_initializer=bias_init,
+                name=name,
+            )
+
+        prior_bias = keras.initializers.Constant(-math.log((1 - CLASS_PRIOR) / CLASS_PRIOR))
+        subnets = {
+            "cls": (
+                [conv(num_filters, f"cls_conv{i}") for i in range(num_convs)],
+                conv(num_anchors * num_classes, "cls_logits", prior_bias),
+            ),
+            "box": (
+                [conv(num_filters, f"box_conv{i}") for i in range(num_convs)],
+                conv(num_anchors * BOX_PARAMS_PER_ANCHOR, "box_deltas"),
+            ),
+        }
+        outputs = {"cls_outputs": {}, "box_outputs": {}}
+        for lv in levels:
+            for subnet, (convs, final) in subnets.items():
+                x = features[lv]
+                for i, shared in enumerate(convs):
+                    x = shared(x)
+                    x = FusedBatchNormalization(momentum=bn_momentum, epsilon=bn_epsilon, name=f"{subnet}_bn{i}_p{lv}")(
+                        x
+                    )
+                    x = layers.Activation(activation, name=f"{subnet}_act{i}_p{lv}")(x)
+                x = final(x)
+                # Float32 outputs under any mixed-precision policy (the losses need them).
+                key = "cls_outputs" if subnet == "cls" else "box_outputs"
+                outputs[key][lv] = layers.Activation("linear", dtype="float32", name=f"{subnet}_out_p{lv}")(x)
+        kwargs.setdefault("name", "retinanet_head")
+        super().__init__(inputs=features, outputs=outputs, **kwargs)
+        self._head_config = {
+            "input_size": input_size,
+            "input_filters": input_filters,
+            "num_classes": num_classes,
+            "num_anchors": num_anchors,
+            "num_convs": num_convs,
+            "num_filters": num_filters,
+            "min_level": min_level,
+            "max_level": max_level,
+            "activation": activation,
+            "bn_momentum": bn_momentum,
+            "bn_epsilon": bn_epsilon,
+        }
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments."""
+        return {**self._head_config, "name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> RetinaNetHead:
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="proxy_trainer")
+class RetinaNet(keras.Model):
+    """SpineNet backbone + RetinaNet head: images -> the output dict of the module docstring.
+
+    The architecture is part of ``get_config()``; ``RetinaNet.from_config``
+    rebuilds the same graph. ``model.backbone`` and ``model.head`` are the
+    two parts (``SpineNet`` and ``RetinaNetHead``).
+
+    Args:
+      architecture: topology and scaling, or its schema dict.
+      input_size: side of the square input image.
+      num_classes: class logits per anchor.
+      num_anchors: anchors per location.
+      head_num_convs: convs per head subnet.
+      head_num_filters: width of the head convs.
+      min_level: lowest level (P3).
+      max_level: highest level (P7).
+      activation: ``"relu"`` or ``"swish"`` (backbone and head).
+      bn_momentum: batch-norm momentum.
+      bn_epsilon: batch-norm epsilon.
+      **kwargs: ``name`` and ``trainable``.
+
+    Raises:
+      ArchitectureError: the architecture cannot be built at ``input_size``.
+      ValueError: a bad head setting or activation.
+    """
+
+    def __init__(
+        self,
+        architecture: Architecture | dict,
+        input_size: int,
+        num_classes: int,
+        num_anchors: int = 9,
+        head_num_convs: int = 4,
+        head_num_filters: int = 256,
+        min_level: int = 3,
+        max_level: int = 7,
+        activation: str = "relu",
+        bn_momentum: float = DEFAULT_BN_MOMENTUM,
+        bn_epsilon: float = DEFAULT_BN_EPSILON,
+        **kwargs,
+    ):
+        if isinstance(architecture, dict):
+            architecture, _ = architecture_from_dict(architecture)
+        common = dict(
+            min_level=min_level,
+            max_level=max_level,
+            activation=activation,
+            bn_momentum=bn_momentum,
+            bn_epsilon=bn_epsilon,
+        )
+        backbone = SpineNet(architecture, input_size, **common)
+        head = RetinaNetHead(
+            input_size,
+            architecture.scaling.endpoints_num_filters,
+            num_classes,
+            num_anchors=num_anchors,
+            num_convs=head_num_convs,
+            num_filters=head_num_filters,
+            **common,
+        )
+        images = keras.Input(shape=(input_size, input_size, 3), name="images")
+        outputs = head(backbone(images))
+        kwargs.setdefault("name", "retinanet")
+        super().__init__(inputs=images, outputs=outputs, **kwargs)
+        self.backbone = backbone
+        self.head = head
+        self._retinanet_config = {
+            "architecture": architecture_to_dict(architecture),
+            "input_size": input_size,
+            "num_classes": num_classes,
+            "num_anchors": num_anchors,
+            "head_num_convs": head_num_convs,
+            "head_num_filters": head_num_filters,
+            **common,
+        }
+
+    @property
+    def architecture(self) -> Architecture:
+        """The architecture of the backbone."""
+        return self.backbone.architecture
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments, the architecture as its schema dict."""
+        return {**self._retinanet_config, "name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> RetinaNet:
+        return cls(**config)
+
+
+def build_spinenet_backbone(
+    architecture: Architecture,
+    *,
+    input_size: int,
+    min_level: int = 3,
+    max_level: int = 7,
+    activation: str = "relu",
+    bn_momentum: float = DEFAULT_BN_MOMENTUM,
+    bn_epsilon: float = DEFAULT_BN_EPSILON,
+) -> SpineNet:
+    """The SpineNet backbone alone: images -> ``{"3": P3, ..., "7": P7}``."""
+    return SpineNet(architecture, input_size, min_level, max_level, activation, bn_momentum, bn_epsilon)
+
+
+def build_retinanet(
+    architecture: Architecture,
+    *,
+    input_size: int,
+    num_classes: int,
+    num_anchors: int = 9,
+    head_num_convs: int = 4,
+    head_num_filters: int = 256,
+    min_level: int = 3,
+    max_level: int = 7,
+    activation: str = "relu",
+    bn_momentum: float = DEFAULT_BN_MOMENTUM,
+    bn_epsilon: float = DEFAULT_BN_EPSILON,
+) -> RetinaNet:
+    """A RetinaNet on the SpineNet of ``architecture`` (see ``RetinaNet``)."""
+    return RetinaNet(
+        architecture,
+        input_size,
+        num_classes,
+        num_anchors=num_anchors,
+        head_num_convs=head_num_convs,
+        head_num_filters=head_num_filters,
+        min_level=min_level,
+        max_level=max_level,
+        activation=activation,
+        bn_momentum=bn_momentum,
+        bn_epsilon=bn_epsilon,
+    )
