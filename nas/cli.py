@@ -35,6 +35,7 @@ COMMANDS: dict[str, Command] = {
     "status": Command("nas.commands.status", "progress, best architectures and controller statistics"),
     "export": Command("nas.commands.export", "write the best architectures as JSON or block specs"),
     "plot": Command("nas.commands.plot", "PNG plots: rewards, and a diagram of the best architecture"),
+    "describe": Command("nas.commands.describe", "parameters, multiply-adds and shapes of one architecture"),
 }
 
 

@@ -1,0 +1,184 @@
+"""``nas-search describe``: parameters, multiply-adds and shapes of one architecture's detector.
+
+Usage::
+
+    nas-search describe --arch=FILE_OR_PRESET [--model_id=ID] [--input_size=N]
+        [--num_classes=K] [--head_num_convs=N] [--head_num_filters=N] [--json]
+
+``--arch=preset:spinenet49`` (or ``preset:resnet_like``) selects a published
+topology; anything else is an architecture file
+(``search_space.load_architecture``). ``--model_id`` (49S, 49, 96, 143, 190,
+proxy) replaces the architecture's scaling and sets the head size; without it
+the architecture's own scaling and a 4 x 256 head are used, and
+``--head_num_*`` override either. The figures come from
+``search_space.cost_model`` (exact, no TensorFlow, instant): ``multiply_adds``
+is the TensorFlow profiler's float operations over two, the convention of the
+published figures (85.4B for SpineNet-49 at 640 px).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from absl import flags
+
+from nas.cli_flags import FLAGS, UsageError
+
+PRESET_PREFIX = "preset:"
+# The reference RetinaNet head when no model id gives one (SPINENET.md section 6).
+DEFAULT_HEAD = (4, 256)
+
+flags.DEFINE_string(
+    "arch", None, "Architecture JSON file, or preset:NAME (spinenet49, resnet_like).", flag_values=FLAGS
+)
+flags.DEFINE_string(
+    "model_id", None, "Published scaling and head size: 49S, 49, 96, 143, 190 or proxy.", flag_values=FLAGS
+)
+flags.DEFINE_integer("input_size", 640, "Side of the square input image in pixels.", flag_values=FLAGS)
+flags.DEFINE_integer("num_classes", 90, "Class logits per anchor (COCO category ids run to 90).", flag_values=FLAGS)
+flags.DEFINE_integer(
+    "head_num_convs", None, "Convs per head subnet (default: the model id's, or 4).", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+    "head_num_filters", None, "Width of the head convs (default: the model id's, or 256).", flag_values=FLAGS
+)
+flags.DEFINE_integer("num_anchors", 9, "Anchors per location (scales x aspect ratios).", flag_values=FLAGS)
+
+FLAGS_USED = (
+    "arch",
+    "model_id",
+    "input_size",
+    "num_classes",
+    "head_num_convs",
+    "head_num_filters",
+    "num_anchors",
+    "json",
+)
+
+
+def load_arch(spec: str | None, model_id: str | None):
+    """The architecture of ``--arch``, with the scaling of ``--model_id`` if given.
+
+    Raises:
+      UsageError: --arch missing.
+      ArchitectureError: an unknown preset or model id, or a bad file.
+    """
+    from search_space import architecture_preset, load_architecture, model_preset
+
+    if not spec:
+        raise UsageError("--arch is required: an architecture JSON file or preset:NAME")
+    if spec.startswith(PRESET_PREFIX):
+        arch = architecture_preset(spec[len(PRESET_PREFIX) :])
+    else:
+        arch, _ = load_architecture(spec)
+    if model_id is not None:
+        arch = arch.with_scaling(model_preset(model_id).scaling)
+    return arch
+
+
+def head_size(model_id: str | None) -> tuple[int, int]:
+    """(convs, filters) from the flags, else the model id's, else 4 x 256."""
+    from search_space import model_preset
+
+    if model_id is None:
+        convs, filters = DEFAULT_HEAD
+    else:
+        preset = model_preset(model_id)
+        convs, filters = preset.head_num_convs, preset.head_num_filters
+    if FLAGS.head_num_convs is not None:
+        convs = FLAGS.head_num_convs
+    if FLAGS.head_num_filters is not None:
+        filters = FLAGS.head_num_filters
+    return convs, filters
+
+
+def describe(arch, convs: int, filters: int) -> dict:
+    """The JSON-ready description of ``arch`` at the flags' input size and class count."""
+    from search_space.cost_model import model_cost
+
+    cost = model_cost(
+        arch,
+        input_size=FLAGS.input_size,
+        num_classes=FLAGS.num_classes,
+        head_num_convs=convs,
+        head_num_filters=filters,
+        num_anchors=FLAGS.num_anchors,
+    )
+    levels = [
+        {"level": lv, "height": h, "width": w, "endpoint_channels": c, "cls_channels": k, "box_channels": b}
+        for (lv, h, w, c), (_, _, _, k, b) in zip(cost.endpoint_shapes, cost.head_shapes)
+    ]
+    return {
+        "fingerprint": arch.fingerprint(),
+        "model_id": FLAGS.model_id,
+        "scaling": dataclasses.asdict(arch.scaling),
+        "input_size": FLAGS.input_size,
+        "num_classes": FLAGS.num_classes,
+        "num_anchors": FLAGS.num_anchors,
+        "head_num_convs": convs,
+        "head_num_filters": filters,
+        "params": cost.params,
+        "multiply_adds": cost.multiply_adds,
+        "backbone_params": cost.backbone_params,
+        "backbone_multiply_adds": cost.backbone_multiply_adds,
+        "flops": cost.flops,
+        "conv_multiply_adds": cost.conv_multiply_adds,
+        "levels": levels,
+        "blocks": [
+            {**dataclasses.asdict(b), "parents": list(b.parents), "merged": list(b.merged)} for b in cost.blocks
+        ],
+    }
+
+
+def _print_table(out: dict) -> None:
+    s = out["scaling"]
+    print(
+        f"architecture {out['fingerprint']}  model id {out['model_id'] or '-'}  "
+        f"scaling {s['filter_size_scale']} / alpha {s['resample_alpha']} / "
+        f"{s['endpoints_num_filters']} endpoint filters / {s['block_repeats']} repeats"
+    )
+    print(
+        f"input {out['input_size']}x{out['input_size']}, {out['num_classes']} classes, {out['num_anchors']} anchors, "
+        f"head {out['head_num_convs']} x {out['head_num_filters']}"
+    )
+    print(f"  params          {out['params']:>16,}  (backbone {out['backbone_params']:,})")
+    print(
+        f"  multiply-adds   {out['multiply_adds']:>16,}  (backbone {out['backbone_multiply_adds']:,}; "
+        f"{out['multiply_adds'] / 1e9:.2f}B)"
+    )
+    print("  outputs:")
+    for lv in out["levels"]:
+        print(
+            f"    P{lv['level']}  {lv['height']}x{lv['width']}x{lv['endpoint_channels']}  "
+            f"class {lv['cls_channels']}  box {lv['box_channels']}"
+        )
+    print("  blocks:")
+    print(
+        f"    {'idx':>3} {'level':>5} {'type':<10} {'parents':<8} {'size':>5} {'ch':>5} {'params':>11} {'madds':>15}  note"
+    )
+    for b in out["blocks"]:
+        parents = ",".join(map(str, b["parents"])) or "stem"
+        notes = []
+        if b["is_output"]:
+            notes.append(f"P{b['level']}")
+        if b["merged"]:
+            notes.append("sums " + ",".join(map(str, b["merged"])))
+        if not b["live"]:
+            notes.append("dead: reaches no output, not built")
+        print(
+            f"    {b['index']:>3} {'L' + str(b['level']):>5} {b['block_fn']:<10} {parents:<8} {b['size']:>5} "
+            f"{b['channels']:>5} {b['params']:>11,} {b['multiply_adds']:>15,}  {'; '.join(notes)}"
+        )
+
+
+def cmd_describe() -> int:
+    """Prints the cost and shapes of the detector of ``--arch``."""
+    arch = load_arch(FLAGS.arch, FLAGS.model_id)
+    convs, filters = head_size(FLAGS.model_id)
+    out = describe(arch, convs, filters)
+    if FLAGS.json:
+        print(json.dumps(out, indent=2))
+    else:
+        _print_table(out)
+    return 0

@@ -1,0 +1,171 @@
+"""Typed, frozen configuration of the proxy detector, and the factory that builds it.
+
+Only ``build_model`` reads a ``ModelConfig``; the model classes
+(``proxy_trainer.spinenet.SpineNet``, ``proxy_trainer.retinanet.RetinaNet``)
+take plain arguments. The anchor fields live here because the head's width
+depends on ``num_scales * len(aspect_ratios)``; ``proxy_trainer.anchors``
+reads the same fields.
+
+Defaults are the search's proxy (SPINENET.md sections 4 and 7): model id
+``proxy`` (scaling 0.25 / alpha 0.25 / 64 endpoint filters, head 4 x 64),
+512 px, 90 class logits (COCO category ids run to 90), anchors of 3 scales x
+aspect ratios {0.5, 1, 2} with size 3, levels 3..7, ReLU, and the reference
+batch norm (momentum 0.99, epsilon 1e-3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from proxy_trainer.retinanet import RetinaNet, build_retinanet
+from proxy_trainer.spinenet import ACTIVATIONS
+from search_space import MODEL_PRESETS, Architecture, model_preset
+from search_space.cost_model import ModelCost, check_input_size, model_cost
+
+# The reference RetinaNet head when no model id gives one (SPINENET.md section 6).
+DEFAULT_HEAD_NUM_CONVS = 4
+DEFAULT_HEAD_NUM_FILTERS = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The detector trained for each architecture.
+
+    Attributes:
+      model_id: a key of ``search_space.MODEL_PRESETS`` (``"49"``, ``"proxy"``,
+        ...). When set, its scaling replaces the architecture's own and its head
+        size is the default head. None keeps the architecture's scaling.
+      input_size: side of the square input in pixels; its levels must resample
+        exactly (a multiple of 2**max_level, or a small power of two).
+      num_classes: sigmoid class logits per anchor (K; no background class).
+      head_num_convs: convs per head subnet; None = the model id's (or 4).
+      head_num_filters: width of the head convs; None = the model id's (or 256).
+      num_scales: anchor scales per octave.
+      aspect_ratios: anchor aspect ratios (width / height).
+      anchor_size: anchor side in units of the level's stride.
+      min_level: lowest output level (P3).
+      max_level: highest output level (P7).
+      activation: ``"relu"`` or ``"swish"``.
+      bn_momentum: batch-norm moving-average momentum.
+      bn_epsilon: batch-norm epsilon.
+    """
+
+    model_id: str | None = "proxy"
+    input_size: int = 512
+    num_classes: int = 90
+    head_num_convs: int | None = None
+    head_num_filters: int | None = None
+    num_scales: int = 3
+    aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
+    anchor_size: float = 3.0
+    min_level: int = 3
+    max_level: int = 7
+    activation: str = "relu"
+    bn_momentum: float = 0.99
+    bn_epsilon: float = 1e-3
+
+    def __post_init__(self):
+        object.__setattr__(self, "aspect_ratios", tuple(self.aspect_ratios))
+
+    @property
+    def num_anchors(self) -> int:
+        """Anchors per location: ``num_scales * len(aspect_ratios)``."""
+        return self.num_scales * len(self.aspect_ratios)
+
+    def head_size(self) -> tuple[int, int]:
+        """``(convs, filters)`` of the head: the fields, else the model id's, else 4 x 256."""
+        preset = MODEL_PRESETS.get(self.model_id) if self.model_id is not None else None
+        convs = self.head_num_convs
+        filters = self.head_num_filters
+        if convs is None:
+            convs = preset.head_num_convs if preset else DEFAULT_HEAD_NUM_CONVS
+        if filters is None:
+            filters = preset.head_num_filters if preset else DEFAULT_HEAD_NUM_FILTERS
+        return convs, filters
+
+    def scaled(self, architecture: Architecture) -> Architecture:
+        """``architecture`` with the model id's scaling (unchanged when model_id is None)."""
+        if self.model_id is None:
+            return architecture
+        return architecture.with_scaling(model_preset(self.model_id).scaling)
+
+    def cost(self, architecture: Architecture) -> ModelCost:
+        """Exact parameters and multiply-adds of the model ``build_model`` builds."""
+        convs, filters = self.head_size()
+        return model_cost(
+            self.scaled(architecture),
+            input_size=self.input_size,
+            num_classes=self.num_classes,
+            head_num_convs=convs,
+            head_num_filters=filters,
+            num_anchors=self.num_anchors,
+            min_level=self.min_level,
+            max_level=self.max_level,
+        )
+
+    def validate(self) -> None:
+        """Raises ValueError naming the first invalid field and its allowed values."""
+
+        def bad(name: str, allowed: str) -> None:
+            raise ValueError(f"model.{name}: {getattr(self, name)!r}; allowed {allowed}")
+
+        def is_int(value) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        if self.model_id is not None and self.model_id not in MODEL_PRESETS:
+            bad("model_id", f"null or one of {', '.join(MODEL_PRESETS)}")
+        for name in ("num_classes", "num_scales"):
+            if not is_int(getattr(self, name)) or getattr(self, name) < 1:
+                bad(name, "an integer >= 1")
+        if self.head_num_convs is not None and (not is_int(self.head_num_convs) or self.head_num_convs < 0):
+            bad("head_num_convs", "null or an integer >= 0")
+        if self.head_num_filters is not None and (not is_int(self.head_num_filters) or self.head_num_filters < 1):
+            bad("head_num_filters", "null or an integer >= 1")
+        if not self.aspect_ratios or any(not r > 0 for r in self.aspect_ratios):
+            bad("aspect_ratios", "a non-empty list of numbers > 0")
+        if not self.anchor_size > 0:
+            bad("anchor_size", "a number > 0")
+        if not (is_int(self.min_level) and is_int(self.max_level) and 1 <= self.min_level <= self.max_level <= 7):
+            bad("min_level", f"integers with 1 <= min_level <= max_level ({self.max_level!r}) <= 7")
+        if self.activation not in ACTIVATIONS:
+            bad("activation", ", ".join(ACTIVATIONS))
+        if not 0 <= self.bn_momentum < 1:
+            bad("bn_momentum", "[0, 1)")
+        if not self.bn_epsilon > 0:
+            bad("bn_epsilon", "> 0")
+        try:
+            check_input_size(self.input_size, 2, self.max_level)
+        except ValueError as e:
+            raise ValueError(f"model.input_size: {e}") from None
+
+
+def build_model(model_config: ModelConfig, architecture: Architecture) -> RetinaNet:
+    """The RetinaNet of ``architecture`` as ``model_config`` describes it.
+
+    Args:
+      model_config: the detector settings (validated here).
+      architecture: the SpineNet topology; its scaling is replaced by the
+        model id's when ``model_config.model_id`` is set.
+
+    Returns:
+      A ``RetinaNet`` keras.Model (output contract in ``proxy_trainer.retinanet``).
+
+    Raises:
+      ValueError: an invalid config field.
+      ArchitectureError: the architecture cannot be built with this config.
+    """
+    model_config.validate()
+    convs, filters = model_config.head_size()
+    return build_retinanet(
+        model_config.scaled(architecture),
+        input_size=model_config.input_size,
+        num_classes=model_config.num_classes,
+        num_anchors=model_config.num_anchors,
+        head_num_convs=convs,
+        head_num_filters=filters,
+        min_level=model_config.min_level,
+        max_level=model_config.max_level,
+        activation=model_config.activation,
+        bn_momentum=model_config.bn_momentum,
+        bn_epsilon=model_config.bn_epsilon,
+    )
