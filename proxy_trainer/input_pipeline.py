@@ -19,7 +19,6 @@ Training elements are randomly flipped left-right and scaled by a factor drawn f
 recipe); boxes are mapped with the same transform, clipped to the crop, and dropped when nothing is
 left of them; crowd and zero-size boxes are never targets. Augmentation randomness is stateless,
 seeded by (seed, element index), so a training stream is the same for the same seed on CPU.
-Resampling, flipping and cropping are one ``crop_and_resize`` whose cost grows with the output only.
 """
 
 from __future__ import annotations
@@ -39,6 +38,9 @@ from proxy_trainer.synthetic_coco import ensure_synthetic_coco
 # ImageNet channel statistics on 0..255 pixels, the normalisation of the reference RetinaNet.
 MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 STDDEV_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+
+_INV_STDDEV = tuple(1.0 / s for s in STDDEV_RGB)
+_NORMALISED_ZERO = tuple(-m / s for m, s in zip(MEAN_RGB, STDDEV_RGB))
 
 Element = dict[str, tf.Tensor]
 LabelFn = Callable[[Element], Element]
@@ -290,18 +292,24 @@ def preprocess(
     crop_h, crop_w = tf.minimum(size, new_h - oy), tf.minimum(size, new_w - ox)
     flip = tf.logical_and(tf.constant(training and hflip), u[0] < 0.5)
 
-    # Output pixel i samples the source at (oy + i + 0.5) / scale - 0.5 (half-pixel centres, as
-    # tf.image.resize does); one replicated pixel of border keeps every sample inside the image.
-    padded = tf.pad(image, [[1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
-    y0, y1 = (oy + 0.5) / scale + 0.5, (oy + crop_h - 0.5) / scale + 0.5
-    x0, x1 = (ox + 0.5) / scale + 0.5, (ox + crop_w - 0.5) / scale + 0.5
-    x0, x1 = tf.where(flip, x1, x0), tf.where(flip, x0, x1)  # x0 > x1 samples a mirrored crop
-    window = tf.stack([y0 / (h + 1), x0 / (w + 1), y1 / (h + 1), x1 / (w + 1)])[None]
+    # As the reference: resize the whole image, then crop (a flip of the crop equals a crop of the
+    # flipped image at the mirrored offset, which is as likely). Resizing to the rounded size moves
+    # pixels by at most half an input pixel against the boxes, which are mapped by ``scale``.
     crop_size = tf.cast(tf.stack([crop_h, crop_w]), tf.int32)
-    crop = tf.image.crop_and_resize(padded[None], window, tf.zeros([1], tf.int32), crop_size)[0]
-    crop = (crop - MEAN_RGB) / STDDEV_RGB
-    pad_h, pad_w = input_size - crop_size[0], input_size - crop_size[1]
-    out_image = tf.pad(crop, [[0, pad_h], [0, pad_w], [0, 0]])
+    new_size = tf.cast(tf.stack([new_h, new_w]), tf.int32)
+    begin, extent = tf.cast(tf.stack([oy, ox, 0.0]), tf.int32), tf.concat([crop_size, [3]], 0)
+    crop = tf.cond(
+        tf.reduce_all(tf.equal(new_size, tf.shape(image)[:2])),
+        lambda: tf.cast(tf.slice(image, begin, extent), tf.float32),
+        lambda: tf.slice(tf.image.resize(image, new_size), begin, extent),
+    )
+    crop = tf.cond(flip, lambda: tf.reverse(crop, [1]), lambda: crop)
+    # Normalise and pad as rows of width * 3 values: per-channel broadcasting over a last axis of 3
+    # is several times slower on CPU.
+    rows = tf.reshape(crop, [crop_size[0], crop_size[1] * 3])
+    rows = rows * tf.tile(_INV_STDDEV, crop_size[1:]) + tf.tile(_NORMALISED_ZERO, crop_size[1:])
+    rows = tf.pad(rows, [[0, input_size - crop_size[0]], [0, (input_size - crop_size[1]) * 3]])
+    out_image = tf.reshape(rows, [input_size, input_size, 3])
     out_image.set_shape([input_size, input_size, 3])
 
     boxes = decoded["boxes"] * scale - tf.stack([oy, ox, oy, ox])
