@@ -79,6 +79,10 @@ def _usage() -> str:
 
 def main(argv: list[str]) -> int:
     """Runs one command; returns the exit status."""
+    from nas.quiet_tf import import_tensorflow_quietly
+
+    # The controllers' configs import TensorFlow: import it first, quietly.
+    import_tensorflow_quietly()
     from experiments.overrides import ConfigError
     from experiments.registry import UnknownExperimentError
     from search_space import ArchitectureError
@@ -91,10 +95,6 @@ def main(argv: list[str]) -> int:
     if name not in COMMANDS:
         print(f"nas-search: error: unknown command {name!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
-    if name in ("search", "resume"):
-        from nas.quiet_tf import import_tensorflow_quietly
-
-        import_tensorflow_quietly()
     module = _load(name)
     try:
         rest = FLAGS([argv[0]] + args[1:])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
+import socket
 import sys
 import traceback
 from typing import Any
@@ -67,6 +68,8 @@ def init_ray(address: str | None) -> None:
     """
     import ray
 
+    if address and address != "auto":
+        _check_reachable(address)
     env_vars = {"PYTHONPATH": os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)}
     env_vars["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")
     kwargs: dict[str, Any] = {
@@ -84,6 +87,18 @@ def init_ray(address: str | None) -> None:
         where = f"the Ray cluster at {address!r}" if address else "a local Ray"
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ExecutorError(f"cannot start or reach {where}: {first}") from None
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fails fast when nothing listens at a Ray address (Ray itself retries for minutes)."""
+    target = address.split("://", 1)[-1]
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ExecutorError(f"--ray_address={address!r}: expected HOST:PORT (or ray://HOST:PORT, or auto)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ExecutorError(f"cannot reach the Ray cluster at {address!r}: {e.strerror or e}") from None
 
 
 class LocalExecutor:

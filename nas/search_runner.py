@@ -79,7 +79,8 @@ def start_or_resume(
       config: the experiment config (None: continue the workdir's search).
       workdir_path: the search's directory.
       ray_address: a Ray cluster to use instead of a local Ray.
-      max_trials: overrides ``search.max_trials`` (runtime: may grow on resume).
+      max_trials: overrides ``search.max_trials`` (runtime: may grow on
+        resume); None continues to the target of the previous run, if any.
       quiet: no progress output.
 
     Returns:
@@ -89,6 +90,7 @@ def start_or_resume(
       SearchError, WorkdirError, ConfigError: with a message for the user.
     """
     from controller import build_controller
+    from nas.evaluators import PROXY_EVALUATOR, load_evaluator
     from nas.events import SearchEvents
     from nas.progress import Reporter
     from nas.rewards import build_reward_fn
@@ -97,26 +99,32 @@ def start_or_resume(
     from search_space import DecisionEncoding
 
     workdir = Workdir(workdir_path)
+    if config is not None and config.search.evaluator != PROXY_EVALUATOR:
+        load_evaluator(config.search.evaluator)  # a typo fails here, not in every trial
     if config is None and not workdir.exists():
         raise WorkdirError(f"{workdir.path} holds no search (no config.json); start one with nas-search search")
     workdir.lock()
     try:
-        if workdir.exists():
-            config = reconcile(workdir, config)
-        else:
+        is_new = not workdir.exists()
+        if is_new:
             config.validate()
             _check_data(config)
-            workdir.create(config_to_dict(config))
-        if max_trials is not None:
-            config = dataclasses.replace(config, search=dataclasses.replace(config.search, max_trials=max_trials))
+        else:
+            config = reconcile(workdir, config)
         search = config.search
         encoding = DecisionEncoding(config.search_space)
         controller = build_controller(config.controller, encoding, seed=search.seed)
         reward_fn = build_reward_fn(config)
-        executor = _build_executor(config, ray_address)
+        executor = _build_executor(config, ray_address)  # before anything is written: Ray may be unreachable
+        if is_new:
+            workdir.create(config_to_dict(config))
         events = SearchEvents(workdir.join("tensorboard"))
         reporter = None if quiet else Reporter(metric=config.reward.metric)
         with TrialStore(workdir.log_path) as store:
+            if max_trials is None and store.runs:
+                max_trials = store.runs[-1]["max_trials"]  # continue to the last run's target
+            if max_trials is not None:
+                search = dataclasses.replace(search, max_trials=max_trials)
             loop = SearchLoop(
                 workdir=workdir,
                 store=store,

@@ -1,0 +1,206 @@
+"""nas-search search/resume/status/export/plot driven as a user drives them: subprocesses, local Ray."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TOY = "tests.nas.toy_evaluators"
+# Small, fast searches: the RNN controller learns every 3 results; 2 trials at once.
+COMMON = "controller.policy_gradient.update_every=3,search.fresh_worker_per_trial=false,search.trial_cpus=1"
+
+
+def nas_search(*args, timeout=240, env=None):
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "nas.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=full_env,
+    )
+
+
+def start(*args, env=None):
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.Popen(
+        [sys.executable, "-m", "nas.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=full_env,
+        start_new_session=True,
+    )
+
+
+def read_log(workdir):
+    with open(os.path.join(workdir, "trials.jsonl")) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def history(workdir):
+    trials = {}
+    for r in read_log(workdir):
+        if r["event"] == "proposed":
+            trials[r["trial_id"]] = [r["trial_id"], r["fingerprint"], r["seed"], None, None]
+        elif r["event"] in ("completed", "failed"):
+            trials[r["trial_id"]][3] = r["event"]
+            trials[r["trial_id"]][4] = r.get("reward")
+    return [tuple(v) for _, v in sorted(trials.items())]
+
+
+@pytest.fixture(scope="module")
+def chaos_search(tmp_path_factory):
+    """A search whose evaluator kills its worker, raises, returns NaN or succeeds."""
+    wd = str(tmp_path_factory.mktemp("chaos") / "search")
+    r = nas_search(
+        "search",
+        "--experiment=spinenet49_coco_proxy",
+        f"--workdir={wd}",
+        f"--evaluator={TOY}:chaos",
+        "--max_trials=12",
+        f"--params_override={COMMON},search.max_attempts=2",
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    return wd, r
+
+
+def test_a_search_survives_dying_raising_and_nan_evaluators(chaos_search):
+    wd, r = chaos_search
+    log = read_log(wd)
+    final = {rec["trial_id"]: rec for rec in log if rec["event"] in ("completed", "failed")}
+    assert len(final) == 12
+    seeds = {rec["trial_id"]: rec["seed"] for rec in log if rec["event"] == "proposed"}
+    for tid, rec in final.items():
+        kind = seeds[tid] % 4
+        if kind == 0:
+            assert rec["event"] == "failed" and "worker died" in rec["error"], rec
+        elif kind == 1:
+            assert rec["event"] == "failed" and "chaos: trial with seed" in rec["error"], rec
+        elif kind == 2:
+            assert rec["event"] == "failed" and "'nan'" in rec["error"], rec
+        else:
+            assert rec["event"] == "completed" and rec["reward"] > 0, rec
+    retried = {rec["trial_id"] for rec in log if rec["event"] == "attempt_failed"}
+    assert retried == {tid for tid in final if seeds[tid] % 4 in (0, 1)}  # NaN is not retried: it is not transient
+    assert "12 completed" not in r.stdout
+
+
+def test_status_export_and_plot_after_a_search(chaos_search, tmp_path):
+    wd, _ = chaos_search
+    r = nas_search("status", f"--workdir={wd}", "--json")
+    assert r.returncode == 0, r.stderr
+    status = json.loads(r.stdout)
+    assert status["completed"] + status["failed"] == 12 and status["running"] == 0
+    assert status["best"][0]["reward"] >= status["best"][-1]["reward"]
+    assert status["controller"]["results"] > 0
+    human = nas_search("status", f"--workdir={wd}")
+    assert "best architectures:" in human.stdout and "failed trial" in human.stdout
+
+    out = tmp_path / "best.json"
+    r = nas_search("export", f"--workdir={wd}", f"--output={out}")
+    assert r.returncode == 0, r.stderr
+    exported = json.loads(out.read_text())
+    assert exported["provenance"]["trial_id"] == status["best"][0]["trial_id"]
+    assert exported["provenance"]["search_id"] == status["search_id"]
+    r = nas_search("export", f"--workdir={wd}", "--top=3", f"--output={tmp_path / 'specs'}", "--format=block_specs")
+    assert r.returncode == 0, r.stderr
+    files = sorted(os.listdir(tmp_path / "specs"))
+    assert len(files) == 3 and files[0].startswith("rank01_")
+    specs = json.loads((tmp_path / "specs" / files[0]).read_text())
+    assert specs[0] == [2, "bottleneck", [None, None], False]
+
+    r = nas_search("plot", f"--workdir={wd}", "--json")
+    assert r.returncode == 0, r.stderr
+    for path in json.loads(r.stdout)["files"]:
+        with open(path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+        assert os.path.getsize(path) > 10_000
+
+
+def test_kill_9_then_resume_gives_the_history_of_an_uninterrupted_search(tmp_path):
+    args = [
+        "--experiment=spinenet49_coco_proxy",
+        f"--evaluator={TOY}:slow",
+        "--max_trials=10",
+        f"--params_override={COMMON},search.max_concurrent=1",
+        "--quiet",
+    ]
+    env = {"TOY_SLEEP": "0.4"}
+    whole = str(tmp_path / "whole")
+    r = nas_search("search", f"--workdir={whole}", *args, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+    cut = str(tmp_path / "cut")
+    for wait_for in (2, 6):  # kill twice, at different points
+        proc = start("search", f"--workdir={cut}", *args, env=env)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            done = [h for h in history(cut) if h[3]] if os.path.exists(os.path.join(cut, "trials.jsonl")) else []
+            if len(done) >= wait_for:
+                break
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    r = nas_search("resume", f"--workdir={cut}", "--quiet")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert history(cut) == history(whole)
+    started = [rec for rec in read_log(cut) if rec["event"] == "started"]
+    assert len(started) >= 10  # re-runs of in-flight trials add attempts, never trials
+    assert len([h for h in history(cut) if h[3] == "completed"]) == 10
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--experiment=nope"], "unknown experiment 'nope'"),
+        (["--params_override=search.max_trials=many"], "search.max_trials: expected an integer"),
+        (["--params_override=controller.algorithm=annealing"], "controller.algorithm"),
+        ([f"--evaluator={TOY}:missing"], "has no function 'missing'"),
+        (["--evaluator=no_such_module_xyz:f"], "cannot import 'no_such_module_xyz'"),
+        (["--ray_address=127.0.0.1:1"], "cannot reach the Ray cluster at '127.0.0.1:1'"),
+    ],
+)
+def test_bad_search_input_is_one_line_and_exit_2(tmp_path, args, message):
+    wd = tmp_path / "s"
+    base = {"--experiment": "--experiment=spinenet49_coco_proxy", "--evaluator": f"--evaluator={TOY}:trivial"}
+    for a in args:
+        base[a.split("=")[0]] = a
+    r = nas_search("search", f"--workdir={wd}", *base.values(), "--max_trials=2")
+    assert r.returncode == 2, r.stderr[-2000:]
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], r.stderr[-2000:]
+    assert not (wd / "config.json").exists()
+
+
+def test_a_workdir_of_another_search_is_refused_and_kept(tmp_path):
+    wd = str(tmp_path / "s")
+    first = [
+        "--experiment=spinenet49_coco_proxy",
+        f"--evaluator={TOY}:trivial",
+        f"--params_override={COMMON}",
+        "--quiet",
+    ]
+    r = nas_search("search", f"--workdir={wd}", *first, "--max_trials=2")
+    assert r.returncode == 0, r.stderr[-2000:]
+    before = open(os.path.join(wd, "trials.jsonl")).read()
+    r = nas_search(
+        "search",
+        f"--workdir={wd}",
+        "--experiment=spinenet49_coco_proxy",
+        f"--evaluator={TOY}:trivial",
+        f"--params_override={COMMON},search_space.parent_window=4",
+        "--max_trials=3",
+    )
+    assert r.returncode == 2
+    assert "keys that differ: search_space.parent_window" in r.stderr
+    assert open(os.path.join(wd, "trials.jsonl")).read() == before
+    r = nas_search("status", f"--workdir={tmp_path / 'none'}")
+    assert r.returncode == 2 and "holds no search" in r.stderr
