@@ -20,6 +20,7 @@ entry. Handling follows the reference (Model Garden's COCO conversion and Retina
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -150,19 +151,9 @@ class CocoDataset:
             for i, f, h, w in zip(self.image_ids, self.file_names, self.heights, self.widths)
         ]
         image_of_ann = np.repeat(self.image_ids, np.diff(self.row_splits))
-        annotations = [
-            {
-                "id": int(a),
-                "image_id": int(i),
-                "category_id": int(c),
-                "bbox": [float(v) for v in b],
-                "area": float(ar),
-                "iscrowd": int(cr),
-            }  # fmt: skip
-            for a, i, c, b, ar, cr in zip(
-                self.ann_ids, image_of_ann, self.category_ids, self.bboxes, self.areas, self.is_crowd
-            )
-        ]
+        keys = ("id", "image_id", "category_id", "bbox", "area", "iscrowd")
+        columns = (self.ann_ids, image_of_ann, self.category_ids, self.bboxes, self.areas, self.is_crowd.astype(int))
+        annotations = [dict(zip(keys, row)) for row in zip(*(c.tolist() for c in columns))]
         categories = [{"id": cid, "name": name} for cid, name in self.categories]
         return {"images": images, "annotations": annotations, "categories": categories}
 
@@ -215,72 +206,16 @@ def load_coco(
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
             raise DataError(f"{annotation_file}: missing required key {key!r} (a list); COCO instances format needed")
-    src = annotation_file
-    categories = _read_categories(data["categories"], src)
-    images = data["images"]
-    image_ids = _int_column(images, "id", src, "images")
-    file_names = _column(images, "file_name", src, "images")
-    heights = _int_column(images, "height", src, "images")
-    widths = _int_column(images, "width", src, "images")
-    for k, name in enumerate(file_names):
-        if not isinstance(name, str) or not name:
-            raise DataError(f"{src}: images[{k}] (id {image_ids[k]}): 'file_name' must be a non-empty string")
-    _check_unique(image_ids, src, "image")
-    bad = np.flatnonzero((heights < 1) | (widths < 1))
-    if bad.size:
-        k = bad[0]
-        raise DataError(
-            f"{src}: image {file_names[k]} (id {image_ids[k]}): size {heights[k]}x{widths[k]}; allowed >= 1"
-        )
+    categories = _read_categories(data["categories"], annotation_file)
+    image_ids, file_names, heights, widths = _read_images(data["images"], annotation_file)
     if check_files:
-        _check_files_exist(image_dir, file_names, src)
-
-    anns = data["annotations"]
-    ann_ids = _int_column(anns, "id", src, "annotations")
-    _check_unique(ann_ids, src, "annotation")
-    ann_image_ids = _int_column(anns, "image_id", src, "annotations")
-    category_ids = _int_column(anns, "category_id", src, "annotations")
-    bboxes = _bbox_column(anns, src)
-    is_crowd = np.array([a.get("iscrowd", 0) for a in anns], dtype=object)
-    areas = np.array([a.get("area", -1.0) for a in anns], dtype=object)
-
-    row_of_image = {int(i): k for k, i in enumerate(image_ids)}
-    rows = np.array([row_of_image.get(int(i), -1) for i in ann_image_ids], dtype=np.int64)
-
-    def where(j: int) -> str:
-        image = f"image {file_names[rows[j]]}" if rows[j] >= 0 else f"image id {ann_image_ids[j]}"
-        return f"{src}: annotation id {ann_ids[j]} ({image})"
-
-    for j in np.flatnonzero(rows < 0)[:1]:
-        raise DataError(f"{where(j)}: image_id {ann_image_ids[j]} is not in 'images'")
-    known = {cid for cid, _ in categories}
-    for j in (j for j, c in enumerate(category_ids) if int(c) not in known):
-        ids = sorted(known)
-        raise DataError(f"{where(j)}: category_id {category_ids[j]} is not in 'categories' (ids {ids[0]}..{ids[-1]})")
-    for j in (j for j, c in enumerate(is_crowd) if c not in (0, 1) or isinstance(c, float)):
-        raise DataError(f"{where(j)}: iscrowd {is_crowd[j]!r}; allowed 0 or 1")
-    for j in (j for j, a in enumerate(areas) if not isinstance(a, (int, float)) or isinstance(a, bool)):
-        raise DataError(f"{where(j)}: area {areas[j]!r} is not a number")
-    areas = areas.astype(np.float64)
-    areas = np.where(areas < 0, bboxes[:, 2] * bboxes[:, 3], areas)
-
-    for j in np.flatnonzero(~np.isfinite(bboxes).all(axis=1))[:1]:
-        raise DataError(f"{where(j)}: bbox {bboxes[j].tolist()} is not finite")
-    for j in np.flatnonzero((bboxes[:, 2] < 0) | (bboxes[:, 3] < 0))[:1]:
-        raise DataError(f"{where(j)}: bbox {bboxes[j].tolist()} has a negative width or height")
-    h, w = heights[rows].astype(np.float64), widths[rows].astype(np.float64)
-    t = box_tolerance
-    outside = (bboxes[:, 0] < -t) | (bboxes[:, 1] < -t)
-    outside |= (bboxes[:, 0] + bboxes[:, 2] > w + t) | (bboxes[:, 1] + bboxes[:, 3] > h + t)
-    for j in np.flatnonzero(outside)[:1]:
-        raise DataError(
-            f"{where(j)}: bbox [x, y, w, h] = {bboxes[j].tolist()} lies outside the {int(w[j])}x{int(h[j])} "
-            f"(width x height) image by more than the tolerance of {t} pixels"
-        )
-    zero_size = (bboxes[:, 2] == 0) | (bboxes[:, 3] == 0)
-
+        _check_files_exist(image_dir, file_names, annotation_file)
+    ann = _read_annotations(
+        data["annotations"], annotation_file, categories, image_ids, file_names, heights, widths, box_tolerance
+    )
+    ann_ids, rows, bboxes, areas, category_ids, is_crowd = ann
     order = np.argsort(rows, kind="stable")
-    counts = np.bincount(rows, minlength=len(images))
+    counts = np.bincount(rows, minlength=len(image_ids))
     return CocoDataset(
         annotation_file=annotation_file,
         image_dir=image_dir,
@@ -294,9 +229,72 @@ def load_coco(
         bboxes=bboxes[order],
         areas=areas[order],
         category_ids=category_ids[order].astype(np.int32),
-        is_crowd=is_crowd[order].astype(bool),
-        zero_size_ann_ids=tuple(int(i) for i in ann_ids[zero_size]),
+        is_crowd=is_crowd[order],
+        zero_size_ann_ids=tuple(int(i) for i in ann_ids[(bboxes[:, 2] == 0) | (bboxes[:, 3] == 0)]),
     )
+
+
+def _read_images(images: list, src: str) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+    image_ids = _int_column(images, "id", src, "images")
+    file_names = _column(images, "file_name", src, "images")
+    heights = _int_column(images, "height", src, "images")
+    widths = _int_column(images, "width", src, "images")
+    for k, name in enumerate(file_names):
+        if not isinstance(name, str) or not name:
+            raise DataError(f"{src}: images[{k}] (id {image_ids[k]}): 'file_name' must be a non-empty string")
+    _check_unique(image_ids, src, "image")
+    for k in np.flatnonzero((heights < 1) | (widths < 1))[:1]:
+        raise DataError(
+            f"{src}: image {file_names[k]} (id {image_ids[k]}): size {heights[k]}x{widths[k]}; allowed >= 1"
+        )
+    return image_ids, file_names, heights, widths
+
+
+def _read_annotations(
+    anns: list, src: str, categories: tuple[tuple[int, str], ...], image_ids: np.ndarray, file_names: list[str],
+    heights: np.ndarray, widths: np.ndarray, box_tolerance: float,
+) -> tuple[np.ndarray, ...]:  # fmt: skip
+    """Validated annotation columns: ids, image rows, bboxes, areas, category ids, crowd flags."""
+    ann_ids = _int_column(anns, "id", src, "annotations")
+    _check_unique(ann_ids, src, "annotation")
+    ann_image_ids = _int_column(anns, "image_id", src, "annotations")
+    category_ids = _int_column(anns, "category_id", src, "annotations")
+    bboxes = _bbox_column(anns, src)
+    is_crowd = [a.get("iscrowd", 0) for a in anns]
+    areas = [a.get("area", -1.0) for a in anns]
+    row_of_image = {i: k for k, i in enumerate(image_ids.tolist())}
+    rows = np.array([row_of_image.get(i, -1) for i in ann_image_ids.tolist()], dtype=np.int64)
+
+    def where(j: int) -> str:
+        image = f"image {file_names[rows[j]]}" if rows[j] >= 0 else f"image id {ann_image_ids[j]}"
+        return f"{src}: annotation id {ann_ids[j]} ({image})"
+
+    for j in np.flatnonzero(rows < 0)[:1]:
+        raise DataError(f"{where(j)}: image_id {ann_image_ids[j]} is not in 'images'")
+    known = sorted(cid for cid, _ in categories)
+    for j in np.flatnonzero(~np.isin(category_ids, known))[:1]:
+        raise DataError(
+            f"{where(j)}: category_id {category_ids[j]} is not in 'categories' (ids {known[0]}..{known[-1]})"
+        )
+    for j in (j for j, c in enumerate(is_crowd) if c not in (0, 1) or isinstance(c, float)):
+        raise DataError(f"{where(j)}: iscrowd {is_crowd[j]!r}; allowed 0 or 1")
+    for j in (j for j, a in enumerate(areas) if not _is_number(a)):
+        raise DataError(f"{where(j)}: area {areas[j]!r} is not a number")
+    areas = np.array(areas, dtype=np.float64).reshape(-1)
+    areas = np.where(areas < 0, bboxes[:, 2] * bboxes[:, 3], areas)
+    for j in np.flatnonzero(~np.isfinite(bboxes).all(axis=1))[:1]:
+        raise DataError(f"{where(j)}: bbox {bboxes[j].tolist()} is not finite")
+    for j in np.flatnonzero((bboxes[:, 2] < 0) | (bboxes[:, 3] < 0))[:1]:
+        raise DataError(f"{where(j)}: bbox {bboxes[j].tolist()} has a negative width or height")
+    h, w, t = heights[rows].astype(np.float64), widths[rows].astype(np.float64), box_tolerance
+    outside = (bboxes[:, 0] < -t) | (bboxes[:, 1] < -t)
+    outside |= (bboxes[:, 0] + bboxes[:, 2] > w + t) | (bboxes[:, 1] + bboxes[:, 3] > h + t)
+    for j in np.flatnonzero(outside)[:1]:
+        raise DataError(
+            f"{where(j)}: bbox [x, y, w, h] = {bboxes[j].tolist()} lies outside the {int(w[j])}x{int(h[j])} "
+            f"(width x height) image by more than the tolerance of {t} pixels"
+        )
+    return ann_ids, rows, bboxes, areas, category_ids, np.array(is_crowd, dtype=bool).reshape(-1)
 
 
 def split_image_ids(
@@ -366,14 +364,12 @@ def _int_column(entries: list, key: str, src: str, section: str) -> np.ndarray:
 
 def _bbox_column(anns: list, src: str) -> np.ndarray:
     values = _column(anns, "bbox", src, "annotations")
-    try:
-        out = np.array(values, dtype=np.float64)
-        if out.ndim == 2 and out.shape[1] == 4 and not any(isinstance(v, (str, bytes)) for b in values for v in b):
-            return out
-    except (ValueError, TypeError):
-        pass
     if not values:
         return np.zeros((0, 4), np.float64)
+    with contextlib.suppress(ValueError, TypeError):
+        out = np.array(values, dtype=np.float64)  # numeric strings such as "1.5" are taken as numbers
+        if out.ndim == 2 and out.shape[1] == 4:
+            return out
     for k, b in enumerate(values):
         if not (isinstance(b, list) and len(b) == 4 and all(_is_number(v) for v in b)):
             raise DataError(
