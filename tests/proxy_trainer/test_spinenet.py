@@ -39,7 +39,7 @@ def random_architectures(count=25, seed=2024):
     spaces = [
         SearchSpace(scaling=TINY),  # the SpineNet-49 space, window 5
         SearchSpace(level_allocation=((2, 1), (4, 1)), parent_window=None, scaling=TINY),
-        SearchSpace(level_allocation=((3, 1), (5, 1)), parent_window=3, scaling=Scaling(0.125, 0.5, 16, 2)),
+        SearchSpace(level_allocation=((3, 1), (5, 1)), parent_window=3, scaling=Scaling(0.125, 1.0, 16, 2)),
         SearchSpace(level_allocation=((2, 1), (4, 1)), parent_window=None, scaling=TINY),
         SearchSpace(level_allocation=((4, 2),), parent_window=2, scaling=TINY),
     ]
