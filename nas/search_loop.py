@@ -175,7 +175,7 @@ class SearchLoop:
 
     def _dispatch(self, trial: Trial) -> None:
         attempt = trial.attempts + 1
-        self.store.append("started", trial_id=trial.trial_id, attempt=attempt)
+        self.store.append("started", durable=False, trial_id=trial.trial_id, attempt=attempt)
         task = TrialTask(
             trial_id=trial.trial_id,
             attempt=attempt,

@@ -135,15 +135,24 @@ class TrialStore:
 
     # ----- writing ---------------------------------------------------------------
 
-    def append(self, event: str, **fields: Any) -> dict[str, Any]:
-        """Appends one record durably (flush + fsync) and applies it."""
+    def append(self, event: str, durable: bool = True, **fields: Any) -> dict[str, Any]:
+        """Appends one record and applies it.
+
+        Args:
+          event: the record kind.
+          durable: fsync before returning. Only records whose loss changes
+            nothing on resume (``started``: the trial is in flight either way)
+            skip it; the next durable record syncs them too.
+          **fields: the record's fields.
+        """
         if self._file is None:
             raise TrialLogError(f"{self.path}: opened read-only")
         record = {"event": event, "seq": len(self.records), "time": time.time(), **fields}
         line = json.dumps(record, separators=(",", ":"), allow_nan=False)
         self._file.write(line + "\n")
         self._file.flush()
-        os.fsync(self._file.fileno())
+        if durable:
+            os.fsync(self._file.fileno())
         self._apply(record)
         return record
 
