@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from proxy_trainer.coco_data import PADDING_IMAGE_ID, CocoDataset, load_coco, split_image_ids
 from proxy_trainer.data_config import DataConfig
-from proxy_trainer.preprocess_cache import CacheSplit, cache_root, ensure_cache, parse_record
+from proxy_trainer.preprocess_cache import CacheSplit, PreprocessCache, cache_root, ensure_cache, parse_record
 from proxy_trainer.synthetic_coco import ensure_synthetic_coco
 
 # ImageNet channel statistics on 0..255 pixels, the normalisation of the reference RetinaNet.
@@ -139,6 +139,7 @@ class ProxyData:
       train_source: where training images are read from.
       eval_source: where held-out images are read from.
       ground_truth_fn: returns the held-out ground truth (COCO format) when called.
+      cache: the preprocessing cache read from (None with ``use_cache`` off).
     """
 
     config: DataConfig
@@ -149,6 +150,7 @@ class ProxyData:
     train_source: Source
     eval_source: Source
     ground_truth_fn: Callable[[], dict[str, Any]]
+    cache: PreprocessCache | None = None
 
     @property
     def num_eval_images(self) -> int:
@@ -248,6 +250,7 @@ def prepare_data(config: DataConfig, input_size: int, *, log: Callable[[str], No
             train_source=CacheSource(cache.train, cache.image_format, config.shuffle_buffer, parallel),
             eval_source=CacheSource(cache.holdout, cache.image_format, config.shuffle_buffer, parallel),
             ground_truth_fn=cache.holdout_ground_truth,
+            cache=cache,
         )  # fmt: skip
     dataset = load_coco(annotation_file, image_dir, box_tolerance=config.box_tolerance)
     train_ids, holdout_ids = split_image_ids(

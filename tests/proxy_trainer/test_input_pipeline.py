@@ -31,6 +31,7 @@ def data(request, cache_dir):
 
 def test_train_batches_have_the_documented_shapes_and_types(data):
     assert (data.num_classes, data.num_train_images, data.num_eval_images) == (4, 13, 7)
+    assert (data.cache is not None) == data.config.use_cache
     batch = next(iter(data.train_dataset(3, seed=0)))
     expected = {
         "image": ([3, SIZE, SIZE, 3], tf.float32),
