@@ -3,10 +3,10 @@
 Generates a COCO-like synthetic dataset (JPEGs of 480..640 px per side, as COCO's, objects of 10-50%
 of the shorter side), then times the training pipeline at the proxy's 512 input (decode, flip, scale
 jitter [0.5, 2.0], crop, normalise, pad, batch) in three variants measured in one run, interleaved:
-reading the original JPEGs, the JPEG cache, and the raw-pixel cache. The process is pinned to
-``--cores`` CPU cores (default 1) and tf.data to as many threads, so the numbers are per core. The
-anchor labelling of the trainer is not included (pass ``--label`` to include the RetinaNet labeller if
-it is importable).
+reading the original JPEGs, the JPEG cache, and the raw-pixel cache; then the JPEG cache again with
+the trainer's anchor labelling (``AnchorLabeler`` at the default anchors, 90 classes) as ``label_fn``.
+The process is pinned to ``--cores`` CPU cores (default 1) and tf.data to as many threads, so the
+numbers are per core.
 
     python bench/bench_input_pipeline.py [--cores=1] [--images=160] [--batches=12] [--rounds=3]
 """
@@ -43,6 +43,8 @@ def main() -> None:
 
     import tensorflow as tf
 
+    from proxy_trainer.anchor_labeler import AnchorLabeler
+    from proxy_trainer.anchors import Anchors
     from proxy_trainer.data_config import DataConfig, SyntheticConfig
     from proxy_trainer.input_pipeline import prepare_data
 
@@ -76,15 +78,18 @@ def main() -> None:
     prepared = {}
     for name, config in variants.items():
         start = time.perf_counter()
-        prepared[name] = prepare_data(config, args.input_size)
+        prepared[name] = (prepare_data(config, args.input_size), None)
         if config.use_cache:
             print(f"built cache [{name}] in {time.perf_counter() - start:.1f} s ({args.cores} core(s))")
+    labeller = AnchorLabeler(Anchors(args.input_size), num_classes=90)
+    prepared["cache, JPEG + anchor labelling"] = (prepared["cache, JPEG q95 at 512"][0], labeller)
 
     # One pipeline at a time (a live iterator keeps prefetching in the background), interleaved.
-    rates: dict[str, list[float]] = {name: [] for name in variants}
+    rates: dict[str, list[float]] = {name: [] for name in prepared}
     for round_index in range(args.rounds):
-        for name, data in prepared.items():
-            iterator = iter(data.train_dataset(args.batch_size, seed=round_index).with_options(options))
+        for name, (data, label_fn) in prepared.items():
+            dataset = data.train_dataset(args.batch_size, seed=round_index, label_fn=label_fn)
+            iterator = iter(dataset.with_options(options))
             for _ in range(3):  # warm up: trace functions, fill the shuffle buffer
                 next(iterator)
             start = time.perf_counter()
