@@ -72,17 +72,9 @@ class FileSource:
     def decode(self, record: Element) -> Element:
         image = tf.io.decode_jpeg(tf.io.read_file(record["path"]), channels=3)
         size = tf.cast(record["size"], tf.int32)
-        check = tf.debugging.Assert(
-            tf.reduce_all(tf.equal(tf.shape(image)[:2], size)),
-            [
-                "image size differs from the annotation file:",
-                record["path"],
-                "decodes to",
-                tf.shape(image)[:2],
-                "the annotation file says",
-                size,
-            ],  # fmt: skip
-        )
+        decoded = tf.shape(image)[:2]
+        message = ["image size differs from the annotation file:", record["path"], "decodes to", decoded, "not", size]
+        check = tf.debugging.Assert(tf.reduce_all(tf.equal(decoded, size)), message)
         with tf.control_dependencies([check]):
             image = tf.identity(image)
         return {
