@@ -105,10 +105,13 @@ class CacheSource:
         if seed is None:
             return tf.data.TFRecordDataset(files)
         files = files.shuffle(len(self.split.shard_paths), seed=seed)
-        ds = files.interleave(
-            tf.data.TFRecordDataset, cycle_length=min(8, len(self.split.shard_paths)),
-            num_parallel_calls=self.num_parallel_calls, deterministic=True,
-        )  # fmt: skip
+        cycle = min(8, len(self.split.shard_paths))
+        parallel = (
+            self.num_parallel_calls
+            if self.num_parallel_calls == tf.data.AUTOTUNE
+            else min(self.num_parallel_calls, cycle)
+        )
+        ds = files.interleave(tf.data.TFRecordDataset, cycle, num_parallel_calls=parallel, deterministic=True)
         return ds.shuffle(self.shuffle_buffer, seed=seed)
 
     def decode(self, record: tf.Tensor) -> Element:

@@ -105,6 +105,15 @@ def test_the_same_seed_gives_the_same_stream_and_resuming_skips_exactly(data):
     assert len(set(ids[:13])) == 13
 
 
+@pytest.mark.parametrize("parallel", [1, 3])
+def test_fixed_parallelism_works_with_any_number_of_shards(cache_dir, tmp_path, parallel):
+    data = prepare_data(data_config(tmp_path, num_parallel_calls=parallel, cache_shard_size=5), SIZE)
+    assert len(data.cache.train.shard_paths) == 3
+    assert next(iter(data.train_dataset(2, seed=0)))["image"].shape == (2, SIZE, SIZE, 3)
+    one_shard = prepare_data(data_config(cache_dir, num_parallel_calls=parallel), SIZE)
+    assert next(iter(one_shard.train_dataset(2, seed=0)))["image"].shape == (2, SIZE, SIZE, 3)
+
+
 def test_label_fn_runs_per_element_before_batching(data):
     def label_fn(element):
         assert element["boxes"].shape == (6, 4)  # one element, not a batch
