@@ -22,6 +22,7 @@ Usage::
 
     python bench/bench_model.py                 # ours + reference, ratio
     python bench/bench_model.py --skip_reference
+    python bench/bench_model.py --parity=20    # + cost model vs reference on 20 random backbones
 """
 
 from __future__ import annotations
@@ -144,6 +145,82 @@ def _measure(args) -> dict:
     }
 
 
+def _parity(args) -> dict:
+    """Runs in the reference subprocess: reference backbones against our cost model.
+
+    For SpineNet-49 RetinaNet at 640 px and ``args.parity`` random architectures
+    (tiny scalings, 64 and 128 px), compares the reference's ``count_params()``
+    and the TensorFlow profiler's float operations of its frozen inference graph
+    with ``search_space.cost_model``. The profiler also counts two integer
+    shape multiplications per reference upsampling (its ``Tile`` ops), which
+    are no arithmetic; they are subtracted.
+    """
+    import random
+
+    import tensorflow as tf
+    import tf_keras
+    from official.vision.modeling.backbones import spinenet
+    from official.vision.modeling.heads import dense_prediction_heads
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2_as_graph
+
+    from search_space import DecisionEncoding, Scaling, SearchSpace, architecture_to_block_specs, sample_architecture
+    from search_space import spinenet49 as spinenet49_topology
+    from search_space.cost_model import model_cost
+
+    def reference(arch, size, head=None):
+        specs = [s for s in architecture_to_block_specs(arch) if s[2] != (None, None)]
+        sc = arch.scaling
+        backbone = spinenet.SpineNet(
+            input_specs=tf_keras.layers.InputSpec(shape=[None, size, size, 3]),
+            min_level=3,
+            max_level=7,
+            block_specs=spinenet.build_block_specs(specs),
+            endpoints_num_filters=sc.endpoints_num_filters,
+            resample_alpha=sc.resample_alpha,
+            block_repeats=sc.block_repeats,
+            filter_size_scale=sc.filter_size_scale,
+        )
+        images = tf_keras.Input(shape=(size, size, 3), batch_size=1)
+        outputs = backbone(images)
+        if head:
+            outputs = dense_prediction_heads.RetinaNetHead(min_level=3, max_level=7, **head)(outputs)[:2]
+        model = tf_keras.Model(images, outputs)
+        fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(tf.TensorSpec([1, size, size, 3]))
+        frozen, _ = convert_variables_to_constants_v2_as_graph(fn)
+        opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+        opts["output"] = "none"
+        info = tf.compat.v1.profiler.profile(
+            graph=frozen.graph, run_meta=tf.compat.v1.RunMetadata(), cmd="op", options=opts
+        )
+        tiles = sum(1 for op in frozen.graph.get_operations() if op.type == "Tile")
+        return model.count_params(), info.total_float_ops - 2 * tiles
+
+    cases = [
+        (spinenet49_topology(), 640, dict(num_classes=90, num_anchors_per_location=9, num_convs=4, num_filters=256))
+    ]
+    rng = random.Random(args.seed)
+    spaces = [
+        SearchSpace(scaling=Scaling(0.125, 0.5, 16, 1)),
+        SearchSpace(level_allocation=((2, 1), (4, 1)), parent_window=None, scaling=Scaling(0.125, 1.0, 16, 2)),
+    ]
+    for i in range(args.parity):
+        cases.append((sample_architecture(DecisionEncoding(spaces[i % 2]), rng), 64 if i % 2 else 128, None))
+    mismatches = []
+    for arch, size, head in cases:
+        params, flops = reference(arch, size, head)
+        if head:
+            cost = model_cost(arch, input_size=size, num_classes=90, head_num_convs=4, head_num_filters=256)
+            ours = (cost.params, cost.flops)
+        else:
+            cost = model_cost(arch, input_size=size)
+            ours = (cost.backbone_params, cost.backbone_flops)
+        if (params, flops) != ours:
+            mismatches.append(
+                {"fingerprint": arch.fingerprint(), "size": size, "reference": [params, flops], "ours": list(ours)}
+            )
+    return {"checked": len(cases), "mismatches": mismatches}
+
+
 def _reference_python(venv: str) -> tuple[str | None, str]:
     """The venv's python with the reference importable, installing it if needed.
 
@@ -175,7 +252,7 @@ def _reference_python(venv: str) -> tuple[str | None, str]:
 
 def _run(python: str, impl: str, args) -> dict:
     cmd = [python, os.path.abspath(__file__), f"--impl={impl}"]
-    for name in ("batch_size", "input_size", "num_classes", "model_id", "steps", "warmup"):
+    for name in ("batch_size", "input_size", "num_classes", "model_id", "steps", "warmup", "parity", "seed"):
         cmd.append(f"--{name}={getattr(args, name)}")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -197,8 +274,18 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="alternate ours/reference this many times; best kept")
     parser.add_argument("--reference_venv", default=DEFAULT_VENV)
     parser.add_argument("--skip_reference", action="store_true")
-    parser.add_argument("--impl", choices=("ours", "reference"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--parity",
+        type=int,
+        default=0,
+        help="also check the cost model against the reference on N random architectures",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the --parity architectures")
+    parser.add_argument("--impl", choices=("ours", "reference", "parity"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.impl == "parity":
+        print(json.dumps(_parity(args)))
+        return 0
     if args.impl:
         print(json.dumps(_measure(args)))
         return 0
@@ -246,6 +333,15 @@ def main() -> int:
         print(f"reference: {reference_note}")
         return 1 if not args.skip_reference else 0
     print(f"reference: {REFERENCE_PACKAGE} ({reference_note}); ratio < 1 means ours is faster")
+    if args.parity:
+        parity = _run(pythons["reference"], "parity", args)
+        print(
+            f"cost model vs reference (SpineNet-49 RetinaNet at 640 + {args.parity} random backbones, params and "
+            f"profiler float ops): {parity['checked'] - len(parity['mismatches'])}/{parity['checked']} exact"
+        )
+        for m in parity["mismatches"]:
+            print(f"  MISMATCH {m}")
+        return 1 if parity["mismatches"] else 0
     return 0
 
 
