@@ -50,4 +50,5 @@ def get_experiment(name: str) -> ExperimentConfig:
 
 def _load_builtin() -> None:
     # Importing the modules registers their experiments.
+    import experiments.synthetic  # noqa: F401
     from experiments import spinenet_coco  # noqa: F401

@@ -8,15 +8,21 @@ Usage::
 ``--arch=preset:spinenet49`` selects a published topology
 (``search_space.architecture_preset``); anything else is an architecture
 JSON file (``search_space.load_architecture``). The network is built with the
-experiment's scaling and head (``search_space.scaling``, ``model.*``) unless
-``--model_id`` (49S, 49, 96, 143, 190, proxy) selects a published scaling and
-head size, e.g. to train a discovered architecture at full size.
+experiment's scaling and head (``search_space.scaling``, ``model.*``), the
+ones its search trains, unless ``--model_id`` (49S, 49, 96, 143, 190, proxy)
+selects a published scaling and head size, e.g. to train a discovered
+architecture at full size (with a longer schedule through --params_override or
+--config_file).
 
-The workdir receives ``config.yaml`` (the frozen config), ``architecture.json``,
-checkpoints (training resumes from the latest when the same command is run
-again), TensorBoard events and ``metrics.json``, which is also printed.
+The workdir receives ``trial.json`` (what is trained; a rerun with another
+architecture, seed or config is refused), checkpoints (training resumes from
+the latest when the same command is run again), TensorBoard events under
+``tensorboard/``, and at the end ``config.yaml`` (the frozen config),
+``architecture.json`` (with the scaling trained) and ``metrics.json``, whose
+metrics are also printed as JSON on stdout.
 Progress is a bar on a terminal and log lines otherwise. Bad input ends in one
-line ``nas-train: error: ...`` on stderr and exit status 2.
+line ``nas-train: error: ...`` on stderr and exit status 2; a trial that fails
+while training (e.g. a non-finite loss) ends in one such line and status 1.
 
 This module must not import Ray (directly or through its imports).
 """
@@ -29,6 +35,7 @@ import os
 import sys
 import time
 
+import yaml
 from absl import flags
 
 FLAGS = flags.FlagValues()
@@ -85,16 +92,18 @@ def load_config(model_id: str | None):
     if FLAGS.params_override:
         config = apply_overrides(config, parse_override_string(FLAGS.params_override))
     if model_id:
-        preset = model_preset(model_id)
+        # The model id's scaling and head replace the experiment's (ModelConfig.model_id semantics).
         config = apply_overrides(
             config,
             {
-                "search_space.scaling": dataclasses.asdict(preset.scaling),
-                "model.head_num_convs": preset.head_num_convs,
-                "model.head_num_filters": preset.head_num_filters,
+                "search_space.scaling": dataclasses.asdict(model_preset(model_id).scaling),
+                "model.model_id": model_id,
+                "model.head_num_convs": None,
+                "model.head_num_filters": None,
             },
         )
     config.validate()
+    config.require_data()
     return config
 
 
@@ -151,25 +160,25 @@ def _train() -> int:
             file=sys.stderr,
         )
     metrics = train_and_evaluate(arch, config, workdir, FLAGS.seed, progress=progress)
-    _write_json(os.path.join(workdir, "architecture.json"), None, text=architecture_to_json(arch))
+    _write_text(os.path.join(workdir, "architecture.json"), architecture_to_json(config.model.scaled(arch)))
+    _write_text(os.path.join(workdir, "config.yaml"), yaml.safe_dump(config_to_dict(config), sort_keys=False))
     result = {
         "experiment": config.name,
         "arch": FLAGS.arch,
         "seed": FLAGS.seed,
-        "fingerprint": arch.fingerprint(),
+        "fingerprint": config.model.scaled(arch).fingerprint(),
         "metrics": metrics,
         "config": config_to_dict(config),
     }
-    _write_json(os.path.join(workdir, METRICS_FILE), result)
+    _write_text(os.path.join(workdir, METRICS_FILE), json.dumps(result, indent=2, sort_keys=True))
     print(json.dumps(metrics, indent=2, sort_keys=True))
     return 0
 
 
-def _write_json(path: str, data, text: str | None = None) -> None:
+def _write_text(path: str, text: str) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        f.write(text if text is not None else json.dumps(data, indent=2, sort_keys=True))
-        f.write("\n")
+        f.write(text if text.endswith("\n") else text + "\n")
     os.replace(tmp, path)
 
 
@@ -179,6 +188,7 @@ def main(argv: list[str]) -> int:
     from experiments.registry import UnknownExperimentError
     from search_space import ArchitectureError
 
+    FLAGS.unparse_flags()  # main() may run more than once in a process (tests)
     try:
         rest = FLAGS(argv)
     except flags.Error as e:
@@ -193,10 +203,15 @@ def main(argv: list[str]) -> int:
         print(f"nas-train: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except Exception as e:
-        if not any(cls.__name__ in ("DataError", "TrainingError") for cls in type(e).__mro__):
-            raise
-        print(f"nas-train: error: {_one_line(e)}", file=sys.stderr)
-        return 2
+        # Bad data is bad input (2); a trial that fails in training (e.g. a non-finite loss) is 1.
+        names = {cls.__name__ for cls in type(e).__mro__}
+        if "DataError" in names:
+            print(f"nas-train: error: {_one_line(e)}", file=sys.stderr)
+            return 2
+        if "TrainingError" in names:
+            print(f"nas-train: error: {_one_line(e)}", file=sys.stderr)
+            return 1
+        raise
 
 
 def _one_line(e: BaseException) -> str:

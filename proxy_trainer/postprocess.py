@@ -11,18 +11,15 @@ reference post-processing defaults):
    (IoU threshold 0.5, score threshold 0.05), at most ``max_detections``
    (100) per image, sorted by score.
 
-:func:`detections_to_coco` maps the detections from input pixels back to the
-original image (dividing by the input pipeline's ``image_scale``) and into
-COCO result records ``{"image_id", "category_id", "bbox": [x, y, w, h],
-"score"}``.
+Detections stay in input pixels; ``coco_eval.CocoEvaluator.add_batch`` maps
+them back to the original image (dividing by the pipeline's ``image_scale``
+and clipping to the original size) for COCO evaluation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
 
-import numpy as np
 import tensorflow as tf
 
 from proxy_trainer.anchors import Anchors
@@ -91,52 +88,3 @@ def generate_detections(
         "classes": tf.cast(nms.nmsed_classes, tf.int32),
         "num_detections": nms.valid_detections,
     }
-
-
-def detections_to_coco(
-    detections: Mapping[str, Any],
-    image_ids: Sequence[int] | np.ndarray,
-    image_scales: np.ndarray,
-    original_sizes: np.ndarray | None = None,
-    category_ids: Sequence[int] | None = None,
-) -> list[dict[str, Any]]:
-    """Detections of a batch in input pixels -> COCO result records in original pixels.
-
-    Args:
-      detections: NumPy (or tensor) outputs of :func:`generate_detections`.
-      image_ids: [B] COCO image ids.
-      image_scales: [B] or [B, 2] (y, x) factors with
-        ``input_pixels = original_pixels * scale``.
-      original_sizes: optional [B, 2] (height, width); boxes are clipped to it.
-      category_ids: class index -> COCO category id; identity if None.
-
-    Returns:
-      One dict per kept detection: ``image_id``, ``category_id``,
-      ``bbox`` ``[x, y, width, height]`` and ``score`` (Python scalars).
-    """
-    boxes = np.asarray(detections["boxes"], np.float64)
-    scores = np.asarray(detections["scores"], np.float64)
-    classes = np.asarray(detections["classes"], np.int64)
-    counts = np.asarray(detections["num_detections"], np.int64)
-    scales = np.asarray(image_scales, np.float64).reshape(len(boxes), -1)
-    if scales.shape[1] == 1:
-        scales = np.repeat(scales, 2, axis=1)
-    records = []
-    for i in range(len(boxes)):
-        n = int(counts[i])
-        b = boxes[i, :n] / np.array([scales[i, 0], scales[i, 1], scales[i, 0], scales[i, 1]])
-        if original_sizes is not None:
-            h, w = (float(v) for v in np.asarray(original_sizes)[i][:2])
-            b = np.clip(b, 0.0, [h, w, h, w])
-        for j in range(n):
-            ymin, xmin, ymax, xmax = b[j]
-            cls = int(classes[i, j])
-            records.append(
-                {
-                    "image_id": int(np.asarray(image_ids)[i]),
-                    "category_id": int(category_ids[cls]) if category_ids is not None else cls,
-                    "bbox": [float(xmin), float(ymin), float(xmax - xmin), float(ymax - ymin)],
-                    "score": float(scores[i, j]),
-                }
-            )
-    return records

@@ -1,4 +1,4 @@
-"""Post-processing: NMS keeps the right boxes; COCO records in original pixels."""
+"""Post-processing: decoding, per-class NMS keeps the right boxes, caps."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from proxy_trainer.anchor_labeler import pairwise_iou
 from proxy_trainer.anchors import Anchors
-from proxy_trainer.postprocess import detections_to_coco, generate_detections
+from proxy_trainer.postprocess import generate_detections
 
 ANCHORS = Anchors(64)
 K = 3
@@ -75,18 +75,3 @@ def test_decoded_boxes_follow_the_codes():
     a = ANCHORS.boxes[anchor]
     h = a[2] - a[0]
     np.testing.assert_allclose(det["boxes"][0, 0].numpy(), a + np.array([h, -h, h, -h]) / 4, atol=1e-4)
-
-
-def test_detections_to_coco_maps_back_to_original_pixels():
-    det = {
-        "boxes": np.array([[[10.0, 20.0, 30.0, 60.0], [0, 0, 0, 0]], [[0.0, 0.0, 64.0, 64.0], [0, 0, 0, 0]]]),
-        "scores": np.array([[0.9, 0.0], [0.5, 0.0]]),
-        "classes": np.array([[2, 0], [0, 0]]),
-        "num_detections": np.array([1, 1]),
-    }
-    records = detections_to_coco(
-        det, [7, 8], np.array([0.5, 2.0]), original_sizes=np.array([[200, 200], [20, 25]]), category_ids=[1, 3, 90]
-    )
-    assert records[0] == {"image_id": 7, "category_id": 90, "bbox": [40.0, 20.0, 80.0, 40.0], "score": 0.9}
-    assert records[1]["bbox"] == [0.0, 0.0, 25.0, 20.0]  # 32 x 32 clipped to the 20 x 25 original
-    assert len(records) == 2

@@ -1,0 +1,49 @@
+"""The embedded default: a search on generated shapes that runs anywhere in minutes."""
+
+from __future__ import annotations
+
+from experiments.config import ExperimentConfig
+from experiments.registry import register
+from proxy_trainer.data_config import DataConfig, SyntheticConfig
+from proxy_trainer.model_config import ModelConfig
+from proxy_trainer.train_config import TrainerConfig
+from search_space import Scaling, SearchSpace
+
+# Proxy-like but smaller than the paper's proxy (0.25 / 0.25 / 64, head 4 x 64):
+# narrow endpoints and a 2 x 32 head, so a trial trains at 64 px on 2 CPU cores
+# in about a minute.
+SMOKE_SCALING = Scaling(filter_size_scale=0.25, resample_alpha=0.25, endpoints_num_filters=32, block_repeats=1)
+SMOKE_INPUT_SIZE = 64
+
+
+@register("synthetic_smoke")
+def synthetic_smoke() -> ExperimentConfig:
+    """SpineNet-49 space on the synthetic shapes dataset (proxy_trainer.synthetic_coco).
+
+    384 generated images of 4 classes, 64 held out for the reward; a tiny
+    proxy at 64 px trained for 10 epochs (400 steps of 8 images) with the
+    recipe's optimizer and schedule shape, at half its learning rate (the
+    batch is 8 times smaller) and with gradients clipped at norm 10 as the
+    reference SpineNet configs do (at 0.08 without clipping one seed in three
+    diverged to AP ~0.01). Measured on SpineNet-49: AP 0.21-0.29 over seeds
+    0-2, against 0.000 untrained.
+    """
+    return ExperimentConfig(
+        name="synthetic_smoke",
+        description="SpineNet-49 space on generated shapes: a tiny proxy at 64 px, about a minute per trial on CPU",
+        search_space=SearchSpace(parent_window=5, scaling=SMOKE_SCALING),
+        model=ModelConfig(
+            model_id=None, input_size=SMOKE_INPUT_SIZE, num_classes=4, head_num_convs=2, head_num_filters=32
+        ),
+        data=DataConfig(source="synthetic", synthetic=SyntheticConfig(num_images=384, num_classes=4), holdout_size=64),
+        trainer=TrainerConfig(
+            batch_size=8,
+            epochs=10.0,
+            learning_rate=0.04,
+            warmup_steps=50,
+            gradient_clip_norm=10.0,
+            checkpoint_interval=100,
+            log_interval=20,
+            eval_batch_size=16,
+        ),
+    )

@@ -1,0 +1,87 @@
+"""Where and how a trial runs: precision, XLA, determinism and seeds.
+
+``setup_runtime`` resolves the "auto" settings of a ``TrainerConfig`` for
+this machine: with a GPU, bfloat16 mixed precision and XLA; without one,
+float32, no XLA and TensorFlow op determinism (so the same seed gives the
+same metrics on CPU). It seeds Python, NumPy and TensorFlow
+(``keras.utils.set_random_seed``).
+
+Op determinism is a process-wide TensorFlow switch that cannot be turned off
+again; a process that trains with it on keeps it on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+
+import keras
+import tensorflow as tf
+
+from proxy_trainer.train_config import TrainerConfig
+
+# Keras dtype policy of each precision: mixed = float32 variables, low-precision compute.
+_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """Resolved runtime settings of one trial.
+
+    Attributes:
+      has_gpu: TensorFlow sees a GPU.
+      precision: "float32", "bfloat16" or "float16".
+      jit_compile: the training and inference steps are XLA-compiled.
+      deterministic: TensorFlow op determinism is on.
+    """
+
+    has_gpu: bool
+    precision: str
+    jit_compile: bool
+    deterministic: bool
+
+    @property
+    def loss_scaling(self) -> bool:
+        """float16 needs dynamic loss scaling; bfloat16 and float32 do not."""
+        return self.precision == "float16"
+
+    @contextlib.contextmanager
+    def policy(self) -> Iterator[None]:
+        """Builds layers under this precision's Keras dtype policy, restoring the previous one after."""
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(_POLICIES[self.precision])
+        try:
+            yield
+        finally:
+            keras.config.set_dtype_policy(previous)
+
+
+def resolve_runtime(config: TrainerConfig, has_gpu: bool | None = None) -> Runtime:
+    """The settings ``config`` asks for on this machine (no side effects).
+
+    Args:
+      config: the trainer config ("auto" values are resolved).
+      has_gpu: override GPU detection (tests); None asks TensorFlow.
+    """
+    if has_gpu is None:
+        has_gpu = bool(tf.config.list_physical_devices("GPU"))
+    precision = config.mixed_precision
+    if precision == "auto":
+        precision = "bfloat16" if has_gpu else "float32"
+    jit = has_gpu if config.jit_compile == "auto" else config.jit_compile == "on"
+    deterministic = (not has_gpu) if config.deterministic == "auto" else config.deterministic == "on"
+    return Runtime(has_gpu=has_gpu, precision=precision, jit_compile=jit, deterministic=deterministic)
+
+
+def setup_runtime(config: TrainerConfig, seed: int) -> Runtime:
+    """Resolves the runtime, seeds every generator and switches op determinism on if asked."""
+    runtime = resolve_runtime(config)
+    keras.utils.set_random_seed(seed)
+    # TensorFlow's random_seed.get_seed evaluates a (global, op) seed pair as a Python bool when
+    # the global seed is 0, which fails for the tensor-valued op seeds of tf.data shuffles; so the
+    # global TensorFlow seed is never 0 (still a pure function of ``seed``).
+    tf.random.set_seed(1 + seed % (2**31 - 2))
+    if runtime.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    return runtime

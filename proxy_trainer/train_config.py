@@ -1,0 +1,146 @@
+"""Typed, frozen configuration of proxy training and of its evaluation.
+
+Defaults are the public proxy recipe (SPINENET.md section 7; the reference
+RetinaNet training defaults): SGD with momentum 0.9, batch 64, learning rate
+0.08 reached by a linear warmup over 500 steps from 0.0067, then step decay
+by 10x at 2/3 and at 8/9 of training (the reference's steps 15,000 and
+20,000 of 22,500), 5 epochs, L2 weight decay 4e-5 (the reference SpineNet
+configs; its ResNet default is 1e-4), focal loss alpha 0.25 gamma 1.5, Huber
+delta 0.1 with box loss weight 50, anchors labelled positive at IoU >= 0.5 and
+negative below 0.4, and the reference post-processing (score threshold 0.05,
+NMS IoU 0.5, 100 detections).
+
+Field types are the simple ones ``experiments.overrides`` applies strictly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+SWITCHES = ("auto", "on", "off")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerConfig:
+    """How one architecture is trained and evaluated.
+
+    Attributes:
+      batch_size: training images per step.
+      epochs: passes over the training split (fractions allowed); ignored
+        when ``train_steps`` > 0.
+      train_steps: total training steps; 0 derives them from ``epochs``.
+      learning_rate: peak learning rate, reached at the end of warmup.
+      warmup_steps: linear warmup steps (capped at the total step count).
+      warmup_learning_rate: learning rate at step 0.
+      decay_boundaries: fractions of the total steps after which the learning
+        rate is multiplied by ``decay_rate``; ascending, each in (0, 1).
+      decay_rate: the step-decay factor.
+      momentum: SGD momentum.
+      weight_decay: L2 weight decay on convolution kernels (loss term
+        ``0.5 * weight_decay * sum(kernel ** 2)``).
+      gradient_clip_norm: clip gradients to this global norm; 0 = off.
+      match_threshold: IoU at or above which an anchor is positive.
+      unmatched_threshold: IoU below which an anchor is negative.
+      focal_alpha: focal loss alpha.
+      focal_gamma: focal loss gamma.
+      huber_delta: Huber loss delta of the box loss.
+      box_loss_weight: weight of the box loss against the class loss.
+      mixed_precision: "auto" (bfloat16 on a GPU, float32 on CPU),
+        "float32", "bfloat16" or "float16" (with dynamic loss scaling).
+      jit_compile: XLA-compile the training step: "auto" (on with a GPU),
+        "on" or "off".
+      deterministic: TensorFlow op determinism: "auto" (on without a GPU, so
+        the same seed gives the same metrics on CPU), "on" or "off".
+      checkpoint_interval: steps between checkpoints; 0 = only at the end.
+      max_checkpoints: checkpoints kept in the workdir.
+      log_interval: steps between loss logs and TensorBoard summaries.
+      eval_batch_size: images per evaluation step.
+      score_threshold: post-processing: minimum detection score.
+      pre_nms_top_k: post-processing: anchors kept per image before NMS.
+      nms_iou_threshold: post-processing: NMS IoU threshold (per class).
+      max_detections: post-processing: detections kept per image.
+    """
+
+    batch_size: int = 64
+    epochs: float = 5.0
+    train_steps: int = 0
+    learning_rate: float = 0.08
+    warmup_steps: int = 500
+    warmup_learning_rate: float = 0.0067
+    decay_boundaries: tuple[float, ...] = (2 / 3, 8 / 9)
+    decay_rate: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 4e-5
+    gradient_clip_norm: float = 0.0
+    match_threshold: float = 0.5
+    unmatched_threshold: float = 0.4
+    focal_alpha: float = 0.25
+    focal_gamma: float = 1.5
+    huber_delta: float = 0.1
+    box_loss_weight: float = 50.0
+    mixed_precision: str = "auto"
+    jit_compile: str = "auto"
+    deterministic: str = "auto"
+    checkpoint_interval: int = 500
+    max_checkpoints: int = 2
+    log_interval: int = 50
+    eval_batch_size: int = 8
+    score_threshold: float = 0.05
+    pre_nms_top_k: int = 1000
+    nms_iou_threshold: float = 0.5
+    max_detections: int = 100
+
+    def validate(self) -> None:
+        """Raises ValueError naming the first invalid field and its allowed values."""
+
+        def bad(name: str, allowed: str) -> None:
+            raise ValueError(f"trainer.{name}: {getattr(self, name)!r}; allowed {allowed}")
+
+        for name in ("batch_size", "eval_batch_size", "max_checkpoints", "log_interval", "max_detections"):
+            if getattr(self, name) < 1:
+                bad(name, ">= 1")
+        for name in ("train_steps", "warmup_steps", "checkpoint_interval"):
+            if getattr(self, name) < 0:
+                bad(name, ">= 0")
+        if self.train_steps == 0 and not self.epochs > 0:
+            bad("epochs", "> 0 (or set trainer.train_steps)")
+        if not self.learning_rate > 0:
+            bad("learning_rate", "> 0")
+        if not 0 <= self.warmup_learning_rate <= self.learning_rate:
+            bad("warmup_learning_rate", f"0..learning_rate ({self.learning_rate})")
+        b = self.decay_boundaries
+        if any(not 0 < x < 1 for x in b) or any(x >= y for x, y in zip(b, b[1:])):
+            bad("decay_boundaries", "ascending fractions of the total steps, each in (0, 1)")
+        if not 0 < self.decay_rate <= 1:
+            bad("decay_rate", "(0, 1]")
+        if not 0 <= self.momentum < 1:
+            bad("momentum", "[0, 1)")
+        for name in ("weight_decay", "gradient_clip_norm", "focal_gamma", "huber_delta", "box_loss_weight"):
+            if getattr(self, name) < 0:
+                bad(name, ">= 0")
+        if self.huber_delta == 0:
+            bad("huber_delta", "> 0")
+        if not 0 <= self.focal_alpha <= 1:
+            bad("focal_alpha", "[0, 1]")
+        if not 0 < self.match_threshold <= 1:
+            bad("match_threshold", "(0, 1]")
+        if not 0 <= self.unmatched_threshold <= self.match_threshold:
+            bad("unmatched_threshold", f"0..match_threshold ({self.match_threshold})")
+        if self.mixed_precision not in PRECISIONS:
+            bad("mixed_precision", ", ".join(PRECISIONS))
+        for name in ("jit_compile", "deterministic"):
+            if getattr(self, name) not in SWITCHES:
+                bad(name, ", ".join(SWITCHES))
+        if not 0 <= self.score_threshold < 1:
+            bad("score_threshold", "[0, 1)")
+        if not 0 < self.nms_iou_threshold <= 1:
+            bad("nms_iou_threshold", "(0, 1]")
+        if self.pre_nms_top_k < self.max_detections:
+            bad("pre_nms_top_k", f">= max_detections ({self.max_detections})")
+
+    def total_steps(self, num_train_images: int) -> int:
+        """Training steps: ``train_steps``, or ``ceil(epochs * images / batch_size)``."""
+        if self.train_steps > 0:
+            return self.train_steps
+        return max(1, -(-int(round(self.epochs * num_train_images)) // self.batch_size))

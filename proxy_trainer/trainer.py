@@ -1,0 +1,436 @@
+"""Proxy training and evaluation of one architecture: the search's reward.
+
+``train_and_evaluate(architecture, config, workdir, seed)`` builds the
+RetinaNet proxy of ``architecture`` (``config.model``), trains it on the
+training split of ``config.data`` with ``config.trainer`` (SGD with momentum,
+linear warmup then step decay, focal + Huber loss, L2 weight decay), then
+evaluates COCO box AP on the held-out split with pycocotools, and returns the
+metrics. ``config`` is any object with ``model`` (``ModelConfig``), ``data``
+(``DataConfig``) and ``trainer`` (``TrainerConfig``) sections, such as an
+experiment's ``ExperimentConfig``.
+
+The workdir holds ``trial.json`` (what is trained: architecture fingerprint,
+seed, the three sections), ``checkpoints/`` (a ``tf.train.CheckpointManager``:
+model, optimizer and step, every ``checkpoint_interval`` steps and at the end)
+and ``tensorboard/`` (loss, learning rate, throughput, AP). Running again in
+the same workdir resumes from the latest checkpoint with the same data stream
+(the input pipeline skips the examples already seen), so an interrupted and a
+continuous run end with the same metrics on CPU.
+
+A non-finite loss or gradient stops the trial with ``NonFiniteLossError``;
+the step's update is not applied and no checkpoint is written after it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from proxy_trainer.anchor_labeler import AnchorLabeler
+from proxy_trainer.anchors import Anchors
+from proxy_trainer.coco_data import DataError
+from proxy_trainer.coco_eval import CocoEvaluator
+from proxy_trainer.input_pipeline import ProxyData, prepare_data
+from proxy_trainer.losses import retinanet_loss, weight_decay_loss
+from proxy_trainer.lr_schedule import WarmupStepDecay
+from proxy_trainer.model_config import build_model
+from proxy_trainer.postprocess import generate_detections
+from proxy_trainer.runtime import Runtime, setup_runtime
+from proxy_trainer.train_config import TrainerConfig
+from search_space import Architecture
+
+TRIAL_FILE = "trial.json"
+CHECKPOINT_DIR = "checkpoints"
+TENSORBOARD_DIR = "tensorboard"
+# trial.json fields that may change when a trial is resumed: they change how it
+# runs (or where the same data lives), not what it computes.
+RUNTIME_FIELDS = {
+    "trainer": ("checkpoint_interval", "max_checkpoints", "log_interval", "eval_batch_size", "jit_compile"),
+    "data": (
+        "annotation_file",
+        "image_dir",
+        "cache_dir",
+        "use_cache",
+        "cache_image_format",
+        "cache_shard_size",
+        "num_parallel_calls",
+    ),  # fmt: skip
+}
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+class TrainingError(RuntimeError):
+    """A trial cannot be trained or evaluated; the message says why."""
+
+
+class NonFiniteLossError(TrainingError):
+    """The loss or the gradients became NaN or infinite."""
+
+
+def train_and_evaluate(
+    architecture: Architecture, config: Any, workdir: str, seed: int = 0, *, progress: Progress | None = None
+) -> dict[str, float | int]:
+    """Trains the proxy RetinaNet of ``architecture`` and evaluates its COCO box AP.
+
+    Args:
+      architecture: the topology with its scaling.
+      config: has ``.model`` (ModelConfig), ``.data`` (DataConfig) and
+        ``.trainer`` (TrainerConfig).
+      workdir: checkpoints, TensorBoard events and ``trial.json``; an existing
+        one is resumed.
+      seed: seeds initialisation, shuffling and augmentation.
+      progress: optional callback receiving event dicts (``event`` = "info",
+        "resume", "train", "evaluate").
+
+    Returns:
+      ``AP``, ``AP50``, ``AP75``, ``APs``, ``APm``, ``APl`` (fractions in
+      [0, 1]; -1 for an area range without ground truth, as pycocotools),
+      ``train_s`` and ``eval_s`` (wall seconds of this call), ``steps`` (total
+      training steps), ``steps_run`` (steps run by this call),
+      ``resumed_from_step``, ``images_per_s`` (training throughput after the
+      first step), ``final_loss``, ``params`` and ``multiply_adds`` (the
+      cost model at the input size), ``num_train_images``,
+      ``num_eval_images``.
+
+    Raises:
+      TrainingError: non-finite loss (``NonFiniteLossError``), a workdir that
+        holds another trial, or a model/data mismatch.
+      DataError: bad data (from the input pipeline).
+    """
+    emit = progress or (lambda event: None)
+    model_cfg, trainer_cfg = config.model, config.trainer
+    trainer_cfg.validate()
+    os.makedirs(workdir, exist_ok=True)
+    ident = _trial_identity(architecture, config, seed)
+    _check_trial_file(workdir, ident)
+    runtime = setup_runtime(trainer_cfg, seed)
+    try:
+        data = prepare_data(config.data, model_cfg.input_size, log=lambda m: emit({"event": "info", "message": m}))
+    except DataError:
+        raise
+    except ValueError as e:  # an unusable data config, e.g. COCO paths not given
+        raise DataError(str(e)) from None
+    if data.num_classes > model_cfg.num_classes:
+        raise TrainingError(
+            f"model.num_classes is {model_cfg.num_classes} but the data has class indices up to "
+            f"{data.num_classes - 1} (category ids up to {data.num_classes}); set model.num_classes={data.num_classes}"
+        )
+    anchors = anchors_for(model_cfg)
+    with runtime.policy():
+        model = build_model(model_cfg, architecture)
+    _check_outputs(model, anchors, model_cfg)
+    total_steps = trainer_cfg.total_steps(data.num_train_images)
+    state = _TrainState(model, trainer_cfg, total_steps, runtime)
+    manager = tf.train.CheckpointManager(
+        state.checkpoint, os.path.join(workdir, CHECKPOINT_DIR), max_to_keep=trainer_cfg.max_checkpoints
+    )
+    resumed_from = 0
+    if manager.latest_checkpoint:
+        state.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        resumed_from = int(state.step.numpy())
+        emit({"event": "resume", "message": f"resuming at step {resumed_from}/{total_steps} from {workdir}"})
+    _write_trial_file(workdir, ident)
+    writer = tf.summary.create_file_writer(os.path.join(workdir, TENSORBOARD_DIR))
+
+    start = time.perf_counter()
+    stats = _train(state, data, anchors, model_cfg, trainer_cfg, seed, manager, writer, emit)
+    train_s = time.perf_counter() - start
+
+    emit({"event": "evaluate", "message": f"evaluating AP on {data.num_eval_images} held-out images"})
+    start = time.perf_counter()
+    ap = evaluate_model(model, data, model_cfg, trainer_cfg, runtime)
+    eval_s = time.perf_counter() - start
+    with writer.as_default(step=total_steps):
+        for name, value in ap.items():
+            tf.summary.scalar(f"eval/{name}", value)
+    writer.flush()
+
+    cost = model_cfg.cost(architecture)
+    return {
+        **ap,
+        "train_s": train_s,
+        "eval_s": eval_s,
+        "steps": total_steps,
+        "steps_run": stats["steps_run"],
+        "resumed_from_step": resumed_from,
+        "images_per_s": stats["images_per_s"],
+        "final_loss": stats["final_loss"],
+        "params": cost.params,
+        "multiply_adds": cost.multiply_adds,
+        "num_train_images": data.num_train_images,
+        "num_eval_images": data.num_eval_images,
+    }
+
+
+def anchors_for(model_cfg: Any) -> Anchors:
+    """The anchors of a model config (input size, levels, scales, aspect ratios, anchor size)."""
+    return Anchors(
+        model_cfg.input_size,
+        min_level=model_cfg.min_level,
+        max_level=model_cfg.max_level,
+        num_scales=model_cfg.num_scales,
+        aspect_ratios=model_cfg.aspect_ratios,
+        anchor_size=model_cfg.anchor_size,
+    )
+
+
+def evaluate_model(
+    model: keras.Model, data: ProxyData, model_cfg: Any, trainer_cfg: TrainerConfig, runtime: Runtime | None = None
+) -> dict[str, float]:
+    """COCO box AP of ``model`` on the held-out split of ``data``.
+
+    Returns:
+      ``AP``, ``AP50``, ``AP75``, ``APs``, ``APm``, ``APl``.
+    """
+    anchors = anchors_for(model_cfg)
+    jit = runtime.jit_compile if runtime is not None else False
+
+    @tf.function(jit_compile=jit, reduce_retracing=True)
+    def predict(images):
+        return model(images, training=False)
+
+    @tf.function(reduce_retracing=True)
+    def detect(outputs):
+        return generate_detections(
+            outputs["cls_outputs"],
+            outputs["box_outputs"],
+            anchors,
+            model_cfg.num_classes,
+            score_threshold=trainer_cfg.score_threshold,
+            pre_nms_top_k=trainer_cfg.pre_nms_top_k,
+            nms_iou_threshold=trainer_cfg.nms_iou_threshold,
+            max_detections=trainer_cfg.max_detections,
+        )
+
+    evaluator = CocoEvaluator(data.eval_ground_truth(), data.eval_image_ids)
+    for batch in data.eval_dataset(trainer_cfg.eval_batch_size):
+        det = detect(predict(batch["image"]))
+        evaluator.add_batch(
+            batch["image_id"].numpy(),
+            det["boxes"].numpy(),
+            det["scores"].numpy(),
+            det["classes"].numpy(),
+            batch["image_scale"].numpy(),
+            batch["original_size"].numpy(),
+            det["num_detections"].numpy(),
+        )
+    return evaluator.evaluate()
+
+
+@dataclasses.dataclass
+class _TrainState:
+    """Model, optimizer and step counter, and the checkpoint that holds them."""
+
+    model: keras.Model
+    trainer_cfg: TrainerConfig
+    total_steps: int
+    runtime: Runtime
+
+    def __post_init__(self):
+        cfg = self.trainer_cfg
+        warmup = min(cfg.warmup_steps, self.total_steps)
+        boundaries = tuple(max(1, int(round(f * self.total_steps))) for f in cfg.decay_boundaries)
+        self.schedule = WarmupStepDecay(cfg.learning_rate, warmup, cfg.warmup_learning_rate, boundaries, cfg.decay_rate)
+        optimizer = keras.optimizers.SGD(learning_rate=self.schedule, momentum=cfg.momentum)
+        if self.runtime.loss_scaling:
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer.build(self.model.trainable_variables)
+        self.optimizer = optimizer
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=optimizer, step=self.step)
+
+
+def _train(
+    state: _TrainState,
+    data: ProxyData,
+    anchors: Anchors,
+    model_cfg: Any,
+    cfg: TrainerConfig,
+    seed: int,
+    manager: tf.train.CheckpointManager,
+    writer: Any,
+    emit: Progress,
+) -> dict[str, Any]:
+    first = int(state.step.numpy())
+    if first >= state.total_steps:
+        return {"steps_run": 0, "images_per_s": 0.0, "final_loss": float("nan")}
+    labeler = AnchorLabeler(
+        anchors, model_cfg.num_classes, match_threshold=cfg.match_threshold, unmatched_threshold=cfg.unmatched_threshold
+    )
+    dataset = data.train_dataset(cfg.batch_size, seed=seed, label_fn=labeler, start_example=first * cfg.batch_size)
+    train_step = _make_train_step(state, anchors, model_cfg, cfg)
+
+    iterator = iter(dataset)
+    last: dict[str, float] = {}
+    t_first = None  # after the first step, which includes tracing
+    start = time.perf_counter()
+    pending = None  # the previous step, checked after the next one is dispatched (no per-step stall)
+    for step in range(first + 1, state.total_steps + 1):
+        result = train_step(_model_inputs(next(iterator)))
+        if pending is not None:
+            _raise_if_non_finite(*pending, state)
+        pending = (step, result)
+        if t_first is None:
+            _raise_if_non_finite(step, result, state)
+            t_first = time.perf_counter()
+        log_now = step % cfg.log_interval == 0 or step == state.total_steps
+        save_now = cfg.checkpoint_interval and step % cfg.checkpoint_interval == 0 and step < state.total_steps
+        if log_now or save_now:
+            _raise_if_non_finite(step, result, state)  # never log or save a non-finite state
+        if log_now:
+            last = {k: float(v) for k, v in result.items() if k != "finite"}
+            elapsed = time.perf_counter() - t_first
+            ips = (step - first - 1) * cfg.batch_size / elapsed if step > first + 1 and elapsed > 0 else 0.0
+            lr = float(state.schedule(step - 1))
+            with writer.as_default(step=step):
+                for name, value in last.items():
+                    tf.summary.scalar(f"train/{name}", value)
+                tf.summary.scalar("train/learning_rate", lr)
+                tf.summary.scalar("train/images_per_s", ips)
+            emit({"event": "train", "step": step, "total_steps": state.total_steps, "loss": last["loss"],
+                  "learning_rate": lr, "images_per_s": ips})  # fmt: skip
+        if save_now:
+            manager.save(checkpoint_number=step)
+    _raise_if_non_finite(*pending, state)
+    manager.save(checkpoint_number=state.total_steps)
+    writer.flush()
+    end = time.perf_counter()
+    steps_run = state.total_steps - first
+    if steps_run > 1 and end > t_first:
+        images_per_s = (steps_run - 1) * cfg.batch_size / (end - t_first)
+    else:
+        images_per_s = steps_run * cfg.batch_size / max(end - start, 1e-9)
+    return {"steps_run": steps_run, "images_per_s": images_per_s, "final_loss": last.get("loss", float("nan"))}
+
+
+# The batch keys the training step reads (the rest stay on the host).
+_TRAIN_KEYS = ("image", "cls_targets", "box_targets", "cls_weights", "box_weights")
+
+
+def _model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
+    return {k: batch[k] for k in _TRAIN_KEYS}
+
+
+def _raise_if_non_finite(step: int, result: dict[str, tf.Tensor], state: _TrainState) -> None:
+    if bool(result["finite"].numpy()):
+        return
+    loss, norm = float(result["loss"]), float(result["grad_norm"])
+    what = "gradients" if math.isfinite(loss) else "loss"
+    raise NonFiniteLossError(
+        f"training stopped at step {step}/{state.total_steps}: non-finite {what} (loss {loss}, gradient norm "
+        f"{norm}) at learning rate {float(state.schedule(step - 1)):.4g}; the trial failed - lower "
+        "trainer.learning_rate or set trainer.gradient_clip_norm"
+    )
+
+
+def _make_train_step(state: _TrainState, anchors: Anchors, model_cfg: Any, cfg: TrainerConfig):
+    model, optimizer = state.model, state.optimizer
+    variables = model.trainable_variables
+    loss_scaling = state.runtime.loss_scaling
+
+    def train_step(batch):
+        with tf.GradientTape() as tape:
+            outputs = model(batch["image"], training=True)
+            losses = retinanet_loss(
+                outputs, batch, anchors, model_cfg.num_classes, alpha=cfg.focal_alpha, gamma=cfg.focal_gamma,
+                huber_delta=cfg.huber_delta, box_loss_weight=cfg.box_loss_weight,
+            )  # fmt: skip
+            decay = weight_decay_loss(variables, cfg.weight_decay)
+            loss = losses["model_loss"] + decay
+            scaled = optimizer.scale_loss(loss) if loss_scaling else loss
+        grads = tape.gradient(scaled, variables)
+        if loss_scaling:
+            # The loss-scale optimizer unscales, skips non-finite steps and adapts the scale itself;
+            # only the loss decides whether the trial failed.
+            scale = optimizer.dynamic_scale
+            grads = [g / tf.cast(scale, g.dtype) for g in grads]
+        grad_norm = tf.linalg.global_norm(grads)
+        finite = tf.math.is_finite(loss) & (tf.math.is_finite(grad_norm) | loss_scaling)
+        if cfg.gradient_clip_norm > 0:
+            grads, _ = tf.clip_by_global_norm(grads, cfg.gradient_clip_norm, use_norm=grad_norm)
+        # A non-finite step applies zero gradients; the host stops the trial before any checkpoint.
+        grads = [tf.where(finite, g, tf.zeros_like(g)) for g in grads]
+        if loss_scaling:
+            grads = [g * tf.cast(optimizer.dynamic_scale, g.dtype) for g in grads]
+        optimizer.apply_gradients(zip(grads, variables))
+        state.step.assign_add(1)
+        return {
+            "loss": loss,
+            "model_loss": losses["model_loss"],
+            "cls_loss": losses["cls_loss"],
+            "box_loss": losses["box_loss"],
+            "weight_decay_loss": decay,
+            "grad_norm": grad_norm,
+            "finite": finite,
+        }
+
+    return tf.function(train_step, jit_compile=state.runtime.jit_compile, reduce_retracing=True)
+
+
+def _check_outputs(model: keras.Model, anchors: Anchors, model_cfg: Any) -> None:
+    outputs = model.output if isinstance(model.output, dict) else None
+    if outputs is None:
+        return
+    a = anchors.num_anchors_per_location
+    for level in anchors.levels:
+        cls = outputs["cls_outputs"][str(level)]
+        h, w = anchors.feature_shape(level)
+        if tuple(cls.shape[1:]) != (h, w, a * model_cfg.num_classes):
+            raise TrainingError(
+                f"model output at level {level} is {tuple(cls.shape[1:])}; anchors expect "
+                f"{(h, w, a * model_cfg.num_classes)} (num_scales x aspect_ratios = {a} anchors per location)"
+            )
+
+
+def _trial_identity(architecture: Architecture, config: Any, seed: int) -> dict[str, Any]:
+    sections = {}
+    for name in ("model", "data", "trainer"):
+        values = dataclasses.asdict(getattr(config, name))
+        for key in RUNTIME_FIELDS.get(name, ()):
+            values.pop(key, None)
+        sections[name] = values
+    ident = {"fingerprint": config.model.scaled(architecture).fingerprint(), "seed": seed, **sections}
+    return json.loads(json.dumps(ident))
+
+
+def _check_trial_file(workdir: str, ident: dict[str, Any]) -> None:
+    """Refuses a workdir whose checkpoints belong to another trial."""
+    path = os.path.join(workdir, TRIAL_FILE)
+    if not (os.path.exists(path) and tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR))):
+        return  # nothing to resume: the trial file is (re)written when training starts
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except (OSError, ValueError) as e:
+        raise TrainingError(f"{path}: unreadable trial file ({e}); use a new workdir") from None
+    if saved != ident:
+        raise TrainingError(
+            f"workdir {workdir} holds another trial (differs in {', '.join(_diff(saved, ident)[:5])}); "
+            "use a new workdir, or the same architecture, seed and config to resume"
+        )
+
+
+def _write_trial_file(workdir: str, ident: dict[str, Any]) -> None:
+    path = os.path.join(workdir, TRIAL_FILE)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(ident, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in sorted(set(a) | set(b)):
+            out += _diff(a.get(key), b.get(key), f"{prefix}{key}.")
+        return out
+    return [] if a == b else [prefix.rstrip(".")]
