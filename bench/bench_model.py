@@ -2,7 +2,7 @@
 
 Builds the proxy RetinaNet of the search (SPINENET.md sections 4 and 7:
 scaling ``proxy``, SpineNet-49 topology, 512x512, 90 classes, head 4 x 64)
-and times, in one run and on the same machine (alternating rounds, best of each):
+and times, in one run and on the same machine:
 
 * build: constructing the Keras model (layers and weights);
 * trace: tracing the training step into a graph (``get_concrete_function``);
@@ -15,8 +15,10 @@ loss (mean square of every class and box output), gradients, plain SGD
 backbone and ``RetinaNetHead`` for the same block specs and scaling; the
 script installs it into a separate virtual environment (``--reference_venv``,
 made with ``--system-site-packages`` so that both run on the very same
-TensorFlow and tf-keras) unless it is already there. Each implementation
-runs in its own subprocess, one after the other.
+TensorFlow and tf-keras) unless it is already there. Both models run in one
+subprocess of that environment (it sees the system's Keras 3 as well), their
+steady-state steps interleaved, in ``--rounds`` subprocesses that swap which
+model is built first; each figure is the best round's.
 
 Usage::
 
@@ -61,7 +63,9 @@ def _build_ours(args):
         out = model(images, training=True)
         return list(out["cls_outputs"].values()) + list(out["box_outputs"].values())
 
-    return model, forward, model.trainable_variables
+    # The underlying tf.Variables: Keras 3 variables implement assign_sub as a read,
+    # a subtraction and an assign; the update must cost the same for both models.
+    return model, forward, [v.value for v in model.trainable_variables]
 
 
 def _build_reference(args):
@@ -103,13 +107,9 @@ def _build_reference(args):
     return model, forward, model.trainable_variables
 
 
-def _measure(args) -> dict:
-    """Runs in the subprocess of one implementation; returns its timings."""
+def _make_train_step(forward, variables):
+    """Forward in training mode, dummy loss, gradients, plain SGD: the same for both models."""
     import tensorflow as tf
-
-    start = time.perf_counter()
-    model, forward, variables = (_build_ours if args.impl == "ours" else _build_reference)(args)
-    build_s = time.perf_counter() - start
 
     @tf.function
     def train_step(images):
@@ -120,29 +120,51 @@ def _measure(args) -> dict:
             v.assign_sub(0.01 * g)
         return loss
 
+    return train_step
+
+
+def _measure(args) -> dict:
+    """Runs in a subprocess; times the implementations of ``args.impl`` (comma-separated).
+
+    Build, trace and first step are timed one implementation after the other,
+    in the order given; the steady-state steps alternate between them, so that
+    a change in the load of the machine hits both alike.
+    """
+    import tensorflow as tf
+
     images = tf.random.uniform((args.batch_size, args.input_size, args.input_size, 3), seed=0)
-    start = time.perf_counter()
-    train_step.get_concrete_function(images)
-    trace_s = time.perf_counter() - start
-    start = time.perf_counter()
-    train_step(images).numpy()
-    first_step_s = time.perf_counter() - start
-    for _ in range(args.warmup):
-        train_step(images).numpy()
-    times = []
-    for _ in range(args.steps):
+    results, steps = {}, {}
+    for impl in args.impl.split(","):
+        start = time.perf_counter()
+        model, forward, variables = (_build_ours if impl == "ours" else _build_reference)(args)
+        build_s = time.perf_counter() - start
+
+        train_step = _make_train_step(forward, variables)
+        start = time.perf_counter()
+        train_step.get_concrete_function(images)
+        trace_s = time.perf_counter() - start
         start = time.perf_counter()
         train_step(images).numpy()
-        times.append(time.perf_counter() - start)
-    return {
-        "impl": args.impl,
-        "params": int(model.count_params()),
-        "build_s": build_s,
-        "trace_s": trace_s,
-        "first_step_s": first_step_s,
-        "step_s": statistics.median(times),
-        "step_min_s": min(times),
-    }
+        first_step_s = time.perf_counter() - start
+        for _ in range(args.warmup):
+            train_step(images).numpy()
+        steps[impl] = train_step
+        results[impl] = {
+            "params": int(model.count_params()),
+            "build_s": build_s,
+            "trace_s": trace_s,
+            "first_step_s": first_step_s,
+            "times": [],
+        }
+    for _ in range(args.steps):
+        for impl, train_step in steps.items():
+            start = time.perf_counter()
+            train_step(images).numpy()
+            results[impl]["times"].append(time.perf_counter() - start)
+    for r in results.values():
+        times = r.pop("times")
+        r["step_s"], r["step_min_s"] = statistics.median(times), min(times)
+    return results
 
 
 def _parity(args) -> dict:
@@ -281,7 +303,7 @@ def main() -> int:
         help="also check the cost model against the reference on N random architectures",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the --parity architectures")
-    parser.add_argument("--impl", choices=("ours", "reference", "parity"), help=argparse.SUPPRESS)
+    parser.add_argument("--impl", help=argparse.SUPPRESS)  # subprocess mode: ours, reference, both, parity
     args = parser.parse_args()
     if args.impl == "parity":
         print(json.dumps(_parity(args)))
@@ -295,27 +317,25 @@ def main() -> int:
         f"batch {args.batch_size}, {args.num_classes} classes; {os.cpu_count()} CPUs; "
         f"median of {args.steps} steps after {args.warmup + 1} untimed; best of {args.rounds} alternating rounds"
     )
-    pythons = {"ours": sys.executable}
-    reference_note = "skipped (--skip_reference)"
+    python, reference_note = None, "skipped (--skip_reference)"
     if not args.skip_reference:
         python, reference_note = _reference_python(args.reference_venv)
-        if python:
-            pythons["reference"] = python
     results: dict[str, dict] = {}
-    for _ in range(max(1, args.rounds)):
-        for impl, python in list(pythons.items()):
-            try:
-                run = _run(python, impl, args)
-            except RuntimeError as e:
-                if impl == "ours":
-                    raise
-                reference_note = f"unavailable: {e}"
-                del pythons[impl]
-                continue
-            # Other processes share this CPU: keep each figure's best round.
-            best = results.setdefault(impl, run)
+    for r in range(max(1, args.rounds)):
+        # Both in one process (the reference venv sees the system's Keras 3 too), the
+        # order swapped every round; other processes share this CPU: keep each figure's best.
+        order = "ours,reference" if r % 2 == 0 else "reference,ours"
+        try:
+            run = _run(python, order, args) if python else _run(sys.executable, "ours", args)
+        except RuntimeError as e:
+            if not python:
+                raise
+            reference_note, python = f"unavailable: {e}", None
+            run = _run(sys.executable, "ours", args)
+        for impl, figures in run.items():
+            best = results.setdefault(impl, figures)
             for key in ("build_s", "trace_s", "first_step_s", "step_s", "step_min_s"):
-                best[key] = min(best[key], run[key])
+                best[key] = min(best[key], figures[key])
     rows = (
         ("params", "params", "{:d}"),
         ("graph build", "build_s", "{:.2f} s"),
@@ -334,7 +354,7 @@ def main() -> int:
         return 1 if not args.skip_reference else 0
     print(f"reference: {REFERENCE_PACKAGE} ({reference_note}); ratio < 1 means ours is faster")
     if args.parity:
-        parity = _run(pythons["reference"], "parity", args)
+        parity = _run(python, "parity", args)
         print(
             f"cost model vs reference (SpineNet-49 RetinaNet at 640 + {args.parity} random backbones, params and "
             f"profiler float ops): {parity['checked'] - len(parity['mismatches'])}/{parity['checked']} exact"
