@@ -108,9 +108,9 @@ def start_or_resume(
         is_new = not workdir.exists()
         if is_new:
             config.validate()
-            _check_data(config)
         else:
             config = reconcile(workdir, config)
+        _check_data(config)
         search = config.search
         encoding = DecisionEncoding(config.search_space)
         controller = build_controller(config.controller, encoding, seed=search.seed)
@@ -157,12 +157,29 @@ def start_or_resume(
 
 
 def _check_data(config: ExperimentConfig) -> None:
-    """Fails early when the built-in evaluator's dataset is missing."""
+    """Fails early when the built-in evaluator's dataset is missing, and prepares it once.
+
+    The synthetic dataset is generated and the preprocessing cache built here,
+    in the driver, so that trials do not each build their own.
+
+    Raises:
+      ConfigError: COCO paths not given.
+      DataError: a path that does not exist, or data that does not load.
+    """
     if config.search.evaluator != "proxy":
         return
-    check = getattr(config, "check_data", None)
-    if callable(check):
-        check()
+    config.require_data()
+    from proxy_trainer.coco_data import DataError
+    from proxy_trainer.input_pipeline import prepare_data
+
+    if config.data.source == "coco":
+        import tensorflow as tf
+
+        for key in ("annotation_file", "image_dir"):
+            path = getattr(config.data, key)
+            if not tf.io.gfile.exists(path):
+                raise DataError(f"data.{key}: {path} does not exist")
+    prepare_data(config.data, config.model.input_size, log=lambda msg: print(msg, flush=True))
 
 
 def _build_executor(config: ExperimentConfig, ray_address: str | None):
