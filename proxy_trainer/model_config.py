@@ -6,6 +6,9 @@ take plain arguments. The anchor fields live here because the head's width
 depends on ``num_scales * len(aspect_ratios)``; ``proxy_trainer.anchors``
 reads the same fields.
 
+This module imports no TensorFlow (``build_model`` does, when called), so
+configs can be read, validated and costed anywhere.
+
 Defaults are the search's proxy (SPINENET.md sections 4 and 7): model id
 ``proxy`` (scaling 0.25 / alpha 0.25 / 64 endpoint filters, head 4 x 64),
 512 px, 90 class logits (COCO category ids run to 90), anchors of 3 scales x
@@ -16,12 +19,16 @@ batch norm (momentum 0.99, epsilon 1e-3).
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
-from proxy_trainer.retinanet import RetinaNet, build_retinanet
-from proxy_trainer.spinenet import ACTIVATIONS
 from search_space import MODEL_PRESETS, Architecture, model_preset
 from search_space.cost_model import ModelCost, check_input_size, model_cost
 
+if TYPE_CHECKING:
+    from proxy_trainer.retinanet import RetinaNet
+
+# Activations the search and the published recipes use (SPINENET.md section 5).
+ACTIVATIONS = ("relu", "swish")
 # The reference RetinaNet head when no model id gives one (SPINENET.md section 6).
 DEFAULT_HEAD_NUM_CONVS = 4
 DEFAULT_HEAD_NUM_FILTERS = 256
@@ -154,6 +161,8 @@ def build_model(model_config: ModelConfig, architecture: Architecture) -> Retina
       ValueError: an invalid config field.
       ArchitectureError: the architecture cannot be built with this config.
     """
+    from proxy_trainer.retinanet import build_retinanet
+
     model_config.validate()
     convs, filters = model_config.head_size()
     return build_retinanet(

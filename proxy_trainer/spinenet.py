@@ -25,6 +25,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from proxy_trainer.model_config import ACTIVATIONS
 from search_space import BOTTLENECK, Architecture, architecture_from_dict, architecture_to_dict
 from search_space.cost_model import (
     BOTTLENECK_EXPANSION,
@@ -36,8 +37,6 @@ from search_space.cost_model import (
     resample_filters,
 )
 
-# Activations the search and the published recipes use (SPINENET.md section 5).
-ACTIVATIONS = ("relu", "swish")
 # Reference batch-norm settings (SPINENET.md section 5).
 DEFAULT_BN_MOMENTUM = 0.99
 DEFAULT_BN_EPSILON = 1e-3

@@ -1,6 +1,8 @@
 """RetinaNet on SpineNet: the output contract, the head, the cost model, the config factory."""
 
 import math
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -177,3 +179,17 @@ def test_model_config_validation_names_the_field(field, value, message):
 def test_an_architecture_that_does_not_fit_the_config_is_one_error():
     with pytest.raises(ArchitectureError, match="filter_size_scale"):
         build_model(ModelConfig(model_id=None, input_size=64), spinenet49(Scaling(0.001, 0.5, 8, 1)))
+
+
+def test_model_config_imports_no_tensorflow():
+    # Experiment configs embed a ModelConfig; reading and costing them must not load TensorFlow.
+    code = (
+        "import sys\n"
+        "from proxy_trainer.model_config import ModelConfig\n"
+        "from search_space import spinenet49\n"
+        "config = ModelConfig()\n"
+        "config.validate()\n"
+        "assert config.cost(spinenet49()).params > 0\n"
+        "sys.exit(3 if 'tensorflow' in sys.modules else 0)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
