@@ -13,7 +13,8 @@ the architecture's own scaling and a 4 x 256 head are used, and
 ``--head_num_*`` override either. The figures come from
 ``search_space.cost_model`` (exact, no TensorFlow, instant): ``multiply_adds``
 is the TensorFlow profiler's float operations over two, the convention of the
-published figures (85.4B for SpineNet-49 at 640 px).
+published figures (85.15B for SpineNet-49 at 640 px with 90 classes, as the
+profiler counts the reference implementation; the paper says 85.4B).
 """
 
 from __future__ import annotations
