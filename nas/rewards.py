@@ -10,29 +10,8 @@ from search_space import Architecture
 
 
 def architecture_costs(config: Any, architecture: Architecture) -> dict[str, int]:
-    """Parameters and multiply-adds of the proxy model the experiment trains, from the cost model."""
-    from search_space.cost_model import model_cost
-
-    model = config.model
-    preset_head = None
-    if getattr(model, "model_id", None):
-        from search_space import model_preset
-
-        preset = model_preset(model.model_id)
-        architecture = architecture.with_scaling(preset.scaling)
-        preset_head = (preset.head_num_convs, preset.head_num_filters)
-    convs = getattr(model, "head_num_convs", None) or (preset_head[0] if preset_head else 4)
-    filters = getattr(model, "head_num_filters", None) or (preset_head[1] if preset_head else 256)
-    cost = model_cost(
-        architecture,
-        input_size=model.input_size,
-        num_classes=model.num_classes,
-        head_num_convs=convs,
-        head_num_filters=filters,
-        num_anchors=model.num_scales * len(model.aspect_ratios),
-        min_level=model.min_level,
-        max_level=model.max_level,
-    )
+    """Parameters and multiply-adds of the proxy model the experiment trains (the cost model; no TensorFlow)."""
+    cost = config.model.cost(architecture)
     return {"params": cost.params, "multiply_adds": cost.multiply_adds}
 
 

@@ -35,9 +35,14 @@ def search_status(workdir_path: str, top: int = 5) -> dict:
         finished = counts["completed"] + counts["failed"]
         max_trials = store.runs[-1]["max_trials"] if store.runs else config.search.max_trials
         eta = elapsed / finished * max(0, max_trials - finished) if finished and running_now else None
+        from nas.rewards import architecture_costs
+        from search_space import architecture_from_dict
+
         best = []
         for rank, t in enumerate(store.best(top), start=1):
             metrics = t.metrics or {}
+            if "params" not in metrics or "multiply_adds" not in metrics:
+                metrics = {**architecture_costs(config, architecture_from_dict(t.architecture)[0]), **metrics}
             best.append(
                 {
                     "rank": rank,
