@@ -148,7 +148,9 @@ class BaseController(Controller):
 
     Randomness is counter based: every algorithm derives the randomness of
     proposal ``i`` from ``(seed, i)`` (and its own counters), so the RNG state
-    is a handful of integers.
+    is a handful of integers. Replaying the same calls in the same order after
+    ``set_state`` gives the same proposals, ids included. A controller is not
+    thread-safe: call it from one thread.
 
     Args:
       encoding: the decision encoding of the search space.

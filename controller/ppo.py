@@ -14,6 +14,7 @@ the advantage against the moving-average baseline, and one ratio per
 sequence (the reward belongs to the whole architecture). Stale proposals need
 nothing extra: ``mu`` is the policy that really sampled them, and the clip
 keeps the step near it. One update (all its epochs) is one policy version.
+In ``stats()``, ``importance_weight`` is the mean ratio of the last epoch.
 """
 
 from __future__ import annotations
