@@ -2,6 +2,9 @@
 
 import json
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -17,6 +20,8 @@ from controller import (
     is_usable_reward,
 )
 from search_space import DecisionEncoding, SearchSpace
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_every_algorithm_is_registered_on_import():
@@ -158,3 +163,14 @@ def test_set_state_adopts_the_states_seed(encoding):
     b.set_state(a.get_state())
     assert b.seed == 11
     assert b.propose() == a.propose()
+
+
+def test_controller_imports_only_the_search_space_of_the_project():
+    """Layering: no Ray, no models, no orchestration, no experiment registry."""
+    code = (
+        "import sys, controller; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('ray', 'proxy_trainer', 'nas', 'experiments')); "
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == ""
