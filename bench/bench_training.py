@@ -2,7 +2,8 @@
 
 Measures, in one run on this machine:
 
-1. **step** (subprocess per implementation, alternating rounds, best kept):
+1. **step** (all models in one subprocess, steady-state steps interleaved,
+   ``--rounds`` subprocesses with the build order swapped, best round kept):
    the full proxy training step at 512 px, batch 8 - forward in training
    mode, focal + Huber loss on real anchor labels (a fixed batch of the
    synthetic dataset), L2 weight decay, gradients, SGD with momentum 0.9 -
@@ -11,7 +12,8 @@ Measures, in one run on this machine:
    virtual environment that ``bench_model.py`` sets up). Both use the same
    loss code and the same momentum update written with TensorFlow ops (Keras
    3's optimizer cannot update the reference's tf-keras variables); ours is
-   also timed with the trainer's own step (``keras.optimizers.SGD``).
+   also timed with the trainer's own step (``keras.optimizers.SGD`` with the
+   warmup + step-decay schedule and the non-finite guard).
 2. **trainer**: ``train_and_evaluate`` end to end at 512 px (input pipeline
    with decoding, augmentation and anchor labelling included): its measured
    training images/s and evaluation images/s.
@@ -60,70 +62,76 @@ def _synthetic_data(input_size: int, cache_dir: str):
     return prepare_data(config, input_size)
 
 
-def _measure_step(args) -> dict:
-    """In the subprocess of one implementation: median time of the proxy training step."""
-    import keras
+def _measure_steps(args) -> dict:
+    """In one subprocess: the proxy training step of each implementation of ``args.impl``.
+
+    The models are built and traced one after the other, then their steady-state steps
+    alternate, so that a change in the machine's load hits all of them alike.
+    """
     import tensorflow as tf
 
+    from proxy_trainer import trainer
     from proxy_trainer.anchor_labeler import AnchorLabeler
     from proxy_trainer.anchors import Anchors
     from proxy_trainer.losses import retinanet_loss, weight_decay_loss
+    from proxy_trainer.model_config import ModelConfig
+    from proxy_trainer.runtime import resolve_runtime
+    from proxy_trainer.train_config import TrainerConfig
 
     anchors = Anchors(args.input_size)
     data = _synthetic_data(args.input_size, args.cache_dir)
-    batch = next(iter(data.train_dataset(args.batch_size, seed=0, label_fn=AnchorLabeler(anchors, args.num_classes))))
-    batch = {k: batch[k] for k in ("image", "cls_targets", "box_targets", "cls_weights", "box_weights")}
-    build = bench_model._build_ours if args.impl.startswith("ours") else bench_model._build_reference
-    model, _, variables = build(args)
-    if args.impl == "reference":
-        raw = model
+    labeler = AnchorLabeler(anchors, args.num_classes)
+    batch = trainer._model_inputs(next(iter(data.train_dataset(args.batch_size, seed=0, label_fn=labeler))))
 
-        def forward(images):
-            scores, boxes = raw(images, training=True)
-            return {"cls_outputs": scores, "box_outputs": boxes}
-    else:
-
-        def forward(images):
-            return model(images, training=True)
-
-    def loss_fn(b):
-        losses = retinanet_loss(forward(b["image"]), b, anchors, args.num_classes)
-        return losses["model_loss"] + weight_decay_loss(variables, 4e-5)
-
-    if args.impl == "ours_trainer":
-        optimizer = keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)
-        optimizer.build(variables)
-
-        def update(grads):
-            optimizer.apply_gradients(zip(grads, variables))
-    else:
+    def momentum_step(forward, variables):
+        # The same loss and SGD-with-momentum update, written with TensorFlow ops, for either model.
         slots = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
 
-        def update(grads):
-            for v, m, g in zip(variables, slots, grads):
+        @tf.function
+        def step(b):
+            with tf.GradientTape() as tape:
+                losses = retinanet_loss(forward(b["image"]), b, anchors, args.num_classes)
+                loss = losses["model_loss"] + weight_decay_loss(variables, 4e-5)
+            for v, m, g in zip(variables, slots, tape.gradient(loss, variables)):
                 m.assign(0.9 * m + g)
                 v.assign_sub(0.01 * m)
+            return loss
 
-    @tf.function
-    def train_step(b):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(b)
-        update(tape.gradient(loss, variables))
-        return loss
+        return step
 
-    train_step(batch).numpy()
-    for _ in range(args.warmup):
-        train_step(batch).numpy()
-    times = []
+    steps = {}
+    for impl in args.impl.split(","):
+        if impl == "reference":
+            model, _, variables = bench_model._build_reference(args)
+
+            def forward(images, model=model):
+                scores, boxes = model(images, training=True)
+                return {"cls_outputs": scores, "box_outputs": boxes}
+
+            step = momentum_step(forward, variables)
+        elif impl == "ours":
+            model, _, variables = bench_model._build_ours(args)
+            step = momentum_step(lambda images, model=model: model(images, training=True), variables)
+        else:  # the trainer's own step: Keras SGD with the warmup + step-decay schedule
+            model, _, _ = bench_model._build_ours(args)
+            cfg = TrainerConfig(batch_size=args.batch_size, mixed_precision="float32", jit_compile="off")
+            state = trainer._TrainState(model, cfg, 1000, resolve_runtime(cfg))
+            model_cfg = ModelConfig(model_id=args.model_id, input_size=args.input_size, num_classes=args.num_classes)
+            step = trainer._make_train_step(state, anchors, model_cfg, cfg)
+        for _ in range(1 + args.warmup):
+            tf.nest.map_structure(lambda t: t.numpy(), step(batch))
+        steps[impl] = step
+    times = {impl: [] for impl in steps}
     for _ in range(args.steps):
-        start = time.perf_counter()
-        train_step(batch).numpy()
-        times.append(time.perf_counter() - start)
-    return {"impl": args.impl, "step_s": statistics.median(times)}
+        for impl, step in steps.items():
+            start = time.perf_counter()
+            tf.nest.map_structure(lambda t: t.numpy(), step(batch))
+            times[impl].append(time.perf_counter() - start)
+    return {impl: statistics.median(t) for impl, t in times.items()}
 
 
-def _run_step(python: str, impl: str, args) -> dict:
-    cmd = [python, os.path.abspath(__file__), f"--impl={impl}", f"--cache_dir={args.cache_dir}"]
+def _run_steps(python: str, impls: list[str], args) -> dict:
+    cmd = [python, os.path.abspath(__file__), f"--impl={','.join(impls)}", f"--cache_dir={args.cache_dir}"]
     for name in ("batch_size", "input_size", "num_classes", "model_id", "steps", "warmup"):
         cmd.append(f"--{name}={getattr(args, name)}")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -131,7 +139,7 @@ def _run_step(python: str, impl: str, args) -> dict:
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
     if done.returncode != 0 or not lines:
         tail = done.stderr.strip().splitlines()[-3:]
-        raise RuntimeError(f"{impl} run failed (exit {done.returncode}): {' | '.join(tail)}")
+        raise RuntimeError(f"run of {impls} failed (exit {done.returncode}): {' | '.join(tail)}")
     return json.loads(lines[-1])
 
 
@@ -199,10 +207,10 @@ def main() -> int:
     parser.add_argument("--reference_venv", default=bench_model.DEFAULT_VENV)
     parser.add_argument("--skip_reference", action="store_true")
     parser.add_argument("--skip_trainer", action="store_true")
-    parser.add_argument("--impl", choices=("ours", "ours_trainer", "reference"), help=argparse.SUPPRESS)
+    parser.add_argument("--impl", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.impl:
-        print(json.dumps(_measure_step(args)))
+        print(json.dumps(_measure_steps(args)))
         return 0
 
     import tensorflow as tf
@@ -212,28 +220,30 @@ def main() -> int:
         f"proxy training, SpineNet-49 topology, model id {args.model_id}, {args.input_size}x{args.input_size}, "
         f"{args.num_classes} classes; {os.cpu_count()} CPUs, {len(gpus)} GPU(s)"
     )
-    pythons = {"ours": sys.executable, "ours_trainer": sys.executable}
-    note = "skipped (--skip_reference)"
+    impls, python, note = ["ours", "ours_trainer"], sys.executable, "skipped (--skip_reference)"
     if not args.skip_reference:
-        python, note = bench_model._reference_python(args.reference_venv)
-        if python:
-            pythons["reference"] = python
+        ref_python, note = bench_model._reference_python(args.reference_venv)
+        if ref_python:  # the reference's venv sees the system packages too: all models in one process
+            impls, python = ["ours", "ours_trainer", "reference"], ref_python
     best: dict[str, float] = {}
-    for _ in range(max(1, args.rounds)):
-        for impl, python in list(pythons.items()):
-            try:
-                step_s = _run_step(python, impl, args)["step_s"]
-            except RuntimeError as e:
-                if impl != "reference":
-                    raise
-                note = f"unavailable: {e}"
-                del pythons[impl]
-                continue
+    for round_ in range(max(1, args.rounds)):
+        order = impls if round_ % 2 == 0 else impls[::-1]
+        try:
+            result = _run_steps(python, order, args)
+        except RuntimeError as e:
+            if "reference" not in impls:
+                raise
+            note = f"unavailable: {e}"
+            impls, python = ["ours", "ours_trainer"], sys.executable
+            result = _run_steps(python, impls, args)
+        for impl, step_s in result.items():
             best[impl] = min(best.get(impl, step_s), step_s)  # other processes share the CPU: best round
-    print(f"training step, batch {args.batch_size} (median of {args.steps}, best of {args.rounds} rounds):")
-    labels = {"ours": "ours", "ours_trainer": "ours, trainer's SGD", "reference": "reference"}
+    print(
+        f"training step, batch {args.batch_size} (median of {args.steps} interleaved steps, best of {args.rounds} rounds):"
+    )
+    labels = {"ours": "ours", "ours_trainer": "ours, trainer's step", "reference": "reference"}
     for impl, step_s in best.items():
-        print(f"  {labels[impl]:<20} {step_s:8.3f} s/step {args.batch_size / step_s:8.2f} img/s")
+        print(f"  {labels[impl]:<22} {step_s:8.3f} s/step {args.batch_size / step_s:8.2f} img/s")
     if "reference" in best:
         print(f"  ours / reference step time: {best['ours'] / best['reference']:.2f} (< 1: ours is faster)")
     print(f"reference: {bench_model.REFERENCE_PACKAGE} ({note})")
