@@ -11,7 +11,7 @@ Rules (RetinaNet paper section 4; the reference labeller):
   highest IoU with it, which becomes positive whatever its IoU, so small or
   oddly shaped boxes are never left without a positive anchor. When two
   boxes claim the same anchor, the one with the higher IoU keeps it (the
-  reference keeps the first listed; they differ only in that tie).
+  reference keeps the first listed; they differ only in that case).
 
 Pure TensorFlow ops, so :class:`AnchorLabeler` is used as the input
 pipeline's ``label_fn`` (per element, after augmentation, before batching).
@@ -52,6 +52,30 @@ def pairwise_iou(boxes_a: tf.Tensor, boxes_b: tf.Tensor) -> tf.Tensor:
     return tf.where(union > 0.0, inter / tf.maximum(union, 1e-12), 0.0)
 
 
+def _force_matches(iou: tf.Tensor, valid: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """The anchors that boxes claim as their best, and the box that keeps each.
+
+    Every valid box overlapping some anchor claims its anchor of highest IoU;
+    when several claim one anchor, the claim of highest IoU wins (ties: the
+    lower box index). Returns distinct anchor indices and their boxes, so the
+    scatter that applies them is deterministic.
+    """
+    best_anchor = tf.argmax(iou, axis=0, output_type=tf.int32)  # [M]
+    claim_iou = tf.reduce_max(iou, axis=0)
+    claims = tf.logical_and(valid, claim_iou > 0.0)
+    m = tf.shape(iou)[1]
+    index = tf.range(m)
+    same = tf.equal(best_anchor[:, None], best_anchor[None, :])
+    beats = tf.logical_or(
+        claim_iou[None, :] > claim_iou[:, None],
+        tf.logical_and(tf.equal(claim_iou[None, :], claim_iou[:, None]), index[None, :] < index[:, None]),
+    )  # beats[j, k]: claim k beats claim j
+    beaten = tf.reduce_any(tf.logical_and(tf.logical_and(same, beats), claims[None, :]), axis=1)
+    winners = tf.where(tf.logical_and(claims, tf.logical_not(beaten)))[:, 0]
+    winners = tf.cast(winners, tf.int32)
+    return tf.gather(best_anchor, winners), winners
+
+
 class AnchorLabeler:
     """Computes per-anchor class and box targets for one image.
 
@@ -90,6 +114,9 @@ class AnchorLabeler:
         self.unmatched_threshold = float(unmatched_threshold)
         self.force_match = bool(force_match)
         self.scale_factors = tuple(scale_factors)
+        boxes = self.anchors.boxes
+        self._anchor_columns = tuple(tf.constant(boxes[:, i : i + 1]) for i in range(4))  # [N, 1] each
+        self._anchor_areas = tf.constant((boxes[:, 2:3] - boxes[:, 0:1]) * (boxes[:, 3:4] - boxes[:, 1:2]))
 
     def label(self, boxes: tf.Tensor, classes: tf.Tensor, num_boxes: tf.Tensor | None = None) -> dict[str, Any]:
         """Labels all anchors against the ground truth of one image.
@@ -126,25 +153,24 @@ class AnchorLabeler:
         valid = classes >= 0
 
         anchor_boxes = tf.constant(self.anchors.boxes)
-        iou = tf.where(valid[None, :], pairwise_iou(anchor_boxes, boxes), -1.0)  # [N, M]
+        iou = tf.where(valid[None, :], self._iou_with_anchors(boxes), -1.0)  # [N, M]
         best_iou = tf.reduce_max(iou, axis=1)
         best_gt = tf.argmax(iou, axis=1, output_type=tf.int32)
         positive = best_iou >= self.match_threshold
         negative = best_iou < self.unmatched_threshold
         if self.force_match:
-            best_anchor = tf.argmax(iou, axis=0, output_type=tf.int32)  # [M]
-            claims = tf.logical_and(valid, tf.reduce_max(iou, axis=0) > 0.0)
-            anchor_ids = tf.range(tf.shape(iou)[0], dtype=tf.int32)
-            forced = tf.logical_and(tf.equal(anchor_ids[:, None], best_anchor[None, :]), claims[None, :])
-            is_forced = tf.reduce_any(forced, axis=1)
-            forced_gt = tf.argmax(tf.where(forced, iou, -2.0), axis=1, output_type=tf.int32)
-            best_gt = tf.where(is_forced, forced_gt, best_gt)
+            forced_anchor, forced_gt = _force_matches(iou, valid)
+            is_forced = tf.scatter_nd(forced_anchor[:, None], tf.ones_like(forced_gt, tf.bool), tf.shape(best_gt))
+            best_gt = tf.tensor_scatter_nd_update(best_gt, forced_anchor[:, None], forced_gt)
             positive = tf.logical_or(positive, is_forced)
             negative = tf.logical_and(negative, tf.logical_not(is_forced))
 
-        matched_boxes = tf.where(positive[:, None], tf.gather(boxes, best_gt), anchor_boxes)
-        box_targets = encode_boxes(matched_boxes, anchor_boxes, self.scale_factors)
-        box_targets = tf.where(positive[:, None], box_targets, 0.0)
+        # Codes only for the (few) positive anchors, scattered into zeros.
+        pos = tf.cast(tf.where(positive), tf.int32)  # [P, 1]
+        pos_codes = encode_boxes(
+            tf.gather(boxes, tf.gather_nd(best_gt, pos)), tf.gather_nd(anchor_boxes, pos), self.scale_factors
+        )
+        box_targets = tf.scatter_nd(pos, pos_codes, tf.shape(anchor_boxes))
         cls_targets = tf.where(positive, tf.gather(classes, best_gt), -1)
         box_weights = tf.cast(positive, tf.float32)
         cls_weights = tf.cast(tf.logical_or(positive, negative), tf.float32)
@@ -155,6 +181,16 @@ class AnchorLabeler:
             "box_weights": box_weights,
             "num_positives": tf.reduce_sum(box_weights),
         }
+
+    def _iou_with_anchors(self, boxes: tf.Tensor) -> tf.Tensor:
+        """[N, M] IoU of every anchor with ``boxes`` [M, 4] (anchor coordinates and areas precomputed)."""
+        ymin, xmin, ymax, xmax = self._anchor_columns
+        b_ymin, b_xmin, b_ymax, b_xmax = (boxes[None, :, i] for i in range(4))
+        inter_h = tf.maximum(tf.minimum(ymax, b_ymax) - tf.maximum(ymin, b_ymin), 0.0)
+        inter_w = tf.maximum(tf.minimum(xmax, b_xmax) - tf.maximum(xmin, b_xmin), 0.0)
+        inter = inter_h * inter_w
+        union = self._anchor_areas + (b_ymax - b_ymin) * (b_xmax - b_xmin) - inter
+        return tf.where(union > 0.0, inter / tf.maximum(union, 1e-12), 0.0)
 
     def __call__(self, element: Mapping[str, Any]) -> dict[str, Any]:
         """The input pipeline's ``label_fn``: the element plus the targets of :meth:`label`."""

@@ -65,6 +65,16 @@ def test_force_match_gives_a_small_box_its_best_anchor():
     assert box_w.sum() == 0.0 and np.all(cls == -1) and np.all(cls_w == 1.0)
 
 
+def test_two_boxes_claiming_one_anchor_the_higher_iou_keeps_it():
+    small, larger = [30.0, 30.0, 33.0, 33.0], [29.0, 29.0, 35.0, 35.0]  # both best match one 24 px anchor
+    iou = pairwise_iou(tf.constant(ANCHORS.boxes), tf.constant([small, larger])).numpy()
+    assert np.argmax(iou[:, 0]) == np.argmax(iou[:, 1]) and iou[:, 1].max() > iou[:, 0].max()
+    anchor = np.argmax(iou[:, 1])
+    for boxes, classes in (([small, larger], [0, 1]), ([larger, small], [1, 0])):
+        cls, _, _, box_w, _ = _label(boxes, classes)
+        assert cls[anchor] == 1 and box_w.sum() == 1.0
+
+
 def test_empty_image_is_all_negative():
     cls, codes, cls_w, box_w, out = _label(np.zeros([0, 4], np.float32), np.zeros([0], np.int32))
     assert np.all(cls == -1) and np.all(cls_w == 1.0) and box_w.sum() == 0 and float(out["num_positives"]) == 0
