@@ -191,6 +191,8 @@ def coerce(value: Any, hint: Any, key: str) -> Any:
     elif hint is str:
         if isinstance(value, str):
             return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)  # ids such as model.model_id=49 read as numbers in YAML
     elif isinstance(hint, type) and isinstance(value, hint):
         return value
     raise ConfigError(f"{key}: expected {_describe(hint)}, got {type(value).__name__} {value!r}")

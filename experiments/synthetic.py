@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from controller.config import ControllerConfig, PolicyGradientConfig
 from experiments.config import ExperimentConfig
 from experiments.registry import register
+from experiments.search_config import SearchConfig
 from proxy_trainer.data_config import DataConfig, SyntheticConfig
 from proxy_trainer.model_config import ModelConfig
 from proxy_trainer.train_config import TrainerConfig
@@ -46,4 +48,8 @@ def synthetic_smoke() -> ExperimentConfig:
             log_interval=20,
             eval_batch_size=16,
         ),
+        # A short search: the RNN controller learns every 4 results; two
+        # trials at a time on 2 cores.
+        controller=ControllerConfig(policy_gradient=PolicyGradientConfig(update_every=4)),
+        search=SearchConfig(max_trials=12, trial_cpus=1.0),
     )
