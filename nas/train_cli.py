@@ -221,6 +221,9 @@ def _one_line(e: BaseException) -> str:
 
 def run() -> None:
     """Console-script entry point."""
+    from nas.quiet_tf import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # TensorFlow's C++ start-up chatter is not for users
     sys.exit(main(sys.argv))
 
 
