@@ -136,7 +136,10 @@ class LSTMPolicy(keras.Model):
         with tf.device(DEVICE):
             self._build_network(encoding, lstm_units, lstm_layers, embedding_size, init_range, seed)
         self._cursor: DecisionCursor | None = None
-        self._sample_graph = tf.function(self._sample_loop, input_signature=[tf.TensorSpec((2,), tf.int32)])
+        # Explicit graph loops, no autograph: tracing never re-reads this file's source.
+        self._sample_graph = tf.function(
+            self._sample_loop, input_signature=[tf.TensorSpec((2,), tf.int32)], autograph=False
+        )
 
     def _build_network(self, encoding, lstm_units, lstm_layers, embedding_size, init_range, seed) -> None:
         self.encoding = encoding
@@ -196,14 +199,17 @@ class LSTMPolicy(keras.Model):
           ``(log_prob [B], entropy [B])``, each summed over the steps.
         """
         batch = tf.shape(tokens)[0]
-        states = self._zero_states(batch)
-        log_prob = tf.zeros([batch])
-        entropy = tf.zeros([batch])
-        for t in tf.range(self.num_points):
-            logits, states = self._step(tf.gather(tokens, t, axis=1), t, states)
+
+        def body(t, log_prob, entropy, states):
+            logits, states = self._step(tf.gather(tokens, t, axis=1), t, list(states))
             dist = tfd.Categorical(logits=tf.where(tf.gather(masks, t, axis=1), logits, MASKED_LOGIT))
             log_prob += dist.log_prob(tf.gather(actions, t, axis=1))
-            entropy += dist.entropy()
+            return t + 1, log_prob, entropy + dist.entropy(), tuple(states)
+
+        start = (tf.constant(0), tf.zeros([batch]), tf.zeros([batch]), tuple(self._zero_states(batch)))
+        _, log_prob, entropy, _ = tf.while_loop(
+            lambda t, *_: t < self.num_points, body, start, maximum_iterations=self.num_points
+        )
         return log_prob, entropy
 
     # ----- sampling ---------------------------------------------------------------
@@ -222,22 +228,28 @@ class LSTMPolicy(keras.Model):
             return self._sample_steps(seed)
 
     def _sample_steps(self, seed: tf.Tensor):
-        states = self._zero_states(1)
-        token = tf.zeros([1], tf.int32)
-        choice = tf.constant(-1, tf.int32)
-        choices = tf.TensorArray(tf.int32, size=self.num_points)
-        log_prob = tf.constant(0.0)
-        entropy = tf.constant(0.0)
-        for t in tf.range(self.num_points):
+        def body(t, choice, choices, log_prob, entropy, states):
             mask = tf.numpy_function(self._next_mask, [choice], tf.bool, stateful=True)
             mask = tf.ensure_shape(mask, [self.max_choices])
-            logits, states = self._step(token, t, states)
+            token = tf.reshape(tf.where(t > 0, tf.gather(self._offsets_t, tf.maximum(t - 1, 0)) + choice, 0), [1])
+            logits, states = self._step(token, t, list(states))
             dist = tfd.Categorical(logits=tf.where(mask, logits[0], MASKED_LOGIT))
             choice = tf.cast(dist.sample(seed=tf.random.experimental.stateless_fold_in(seed, t)), tf.int32)
             log_prob += dist.log_prob(choice)
             entropy += dist.entropy()
-            choices = choices.write(t, choice)
-            token = tf.reshape(tf.gather(self._offsets_t, t) + choice, [1])
+            return t + 1, choice, choices.write(t, choice), log_prob, entropy, tuple(states)
+
+        start = (
+            tf.constant(0),
+            tf.constant(-1),
+            tf.TensorArray(tf.int32, size=self.num_points),
+            tf.constant(0.0),
+            tf.constant(0.0),
+            tuple(self._zero_states(1)),
+        )
+        _, _, choices, log_prob, entropy, _ = tf.while_loop(
+            lambda t, *_: t < self.num_points, body, start, maximum_iterations=self.num_points
+        )
         return choices.stack(), log_prob, entropy
 
     def sample(self, seed: tuple[int, int]) -> SampledSequence:
