@@ -1,6 +1,7 @@
 """Search algorithms over the decision encoding: one protocol, registered by name.
 
-Importing this package registers every algorithm: ``reinforce`` (the NAS-RL
+Asking the registry (``controller_names``, ``controller_class``,
+``build_controller``) registers every algorithm: ``reinforce`` (the NAS-RL
 controller SpineNet used), ``ppo``, ``evolution`` (regularized evolution) and
 ``random``. Build one from config with ``build_controller``.
 """
@@ -29,12 +30,26 @@ from controller.config import (
     PPOConfig,
     build_controller,
 )
-from controller.evolution import RegularizedEvolution
-from controller.ppo import PPOController
-from controller.random_search import RandomSearch
-from controller.reinforce import ReinforceController
 from controller.reward import COST_MEASURES, COST_NONE, RewardConfig, RewardError, compute_reward, reward_or_failure
-from controller.rnn_policy import LSTMPolicy, SampledSequence
+
+# The algorithms and the policy network need TensorFlow: imported on first use.
+_LAZY = {
+    "RegularizedEvolution": "controller.evolution",
+    "PPOController": "controller.ppo",
+    "RandomSearch": "controller.random_search",
+    "ReinforceController": "controller.reinforce",
+    "LSTMPolicy": "controller.rnn_policy",
+    "SampledSequence": "controller.rnn_policy",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'controller' has no attribute {name!r}")
+
 
 __all__ = [
     "COST_MEASURES",

@@ -406,8 +406,23 @@ def register_controller(name: str):
     return decorate
 
 
+# Registered when their modules are imported (see ``_load_builtin``).
+BUILTIN_ALGORITHMS = ("evolution", "ppo", "random", "reinforce")
+
+
+def known_controller_names() -> list[str]:
+    """Built-in and registered names, without importing the algorithms (no TensorFlow)."""
+    return sorted(set(BUILTIN_ALGORITHMS) | set(_REGISTRY))
+
+
+def _load_builtin() -> None:
+    """Imports (and so registers) the built-in algorithms, on first need."""
+    from controller import evolution, ppo, random_search, reinforce  # noqa: F401
+
+
 def controller_names() -> list[str]:
     """Registered algorithm names, sorted."""
+    _load_builtin()
     return sorted(_REGISTRY)
 
 
@@ -417,6 +432,7 @@ def controller_class(name: str) -> Callable[..., Controller]:
     Raises:
       ValueError: unknown name, listing the known ones.
     """
+    _load_builtin()
     if name not in _REGISTRY:
         raise ValueError(f"unknown controller {name!r}; known: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]

@@ -16,12 +16,11 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from controller.base import FAILURE_POLICIES, FAILURE_SKIP, Controller, controller_class, controller_names
-from controller.evolution import RegularizedEvolution
-from controller.ppo import PPOController
-from controller.random_search import RandomSearch
-from controller.reinforce import ReinforceController
+from controller.base import FAILURE_POLICIES, FAILURE_SKIP, Controller, controller_class, known_controller_names
 from search_space import DecisionEncoding
+
+# The algorithms are imported by ``build_controller`` only: configs are read
+# by every command, and the policy networks need TensorFlow.
 
 
 class ControllerConfigError(ValueError):
@@ -131,7 +130,7 @@ class ControllerConfig:
                     value = getattr(value, part)
                 raise ControllerConfigError(f"controller.{key} is {value!r}; {allowed}")
 
-        names = controller_names()
+        names = known_controller_names()
         need(self.algorithm in names, "algorithm", f"allowed {', '.join(names)}")
         need(self.failure_policy in FAILURE_POLICIES, "failure_policy", f"allowed {', '.join(FAILURE_POLICIES)}")
         need(math.isfinite(self.failure_reward), "failure_reward", "must be finite")
@@ -186,6 +185,11 @@ def build_controller(config: ControllerConfig, encoding: DecisionEncoding, seed:
     Raises:
       ControllerConfigError: an invalid config, naming the field.
     """
+    from controller.evolution import RegularizedEvolution
+    from controller.ppo import PPOController
+    from controller.random_search import RandomSearch
+    from controller.reinforce import ReinforceController
+
     config.validate()
     failure = dict(failure_policy=config.failure_policy, failure_reward=config.failure_reward)
     name = config.algorithm

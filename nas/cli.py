@@ -79,10 +79,11 @@ def _usage() -> str:
 
 def main(argv: list[str]) -> int:
     """Runs one command; returns the exit status."""
-    from nas.quiet_tf import import_tensorflow_quietly
+    if len(argv) > 1 and argv[1] in ("search", "resume"):
+        from nas.quiet_tf import import_tensorflow_quietly
 
-    # The controllers' configs import TensorFlow: import it first, quietly.
-    import_tensorflow_quietly()
+        # The controllers and the proxy trainer need TensorFlow: import it first, quietly.
+        import_tensorflow_quietly()
     from experiments.overrides import ConfigError
     from experiments.registry import UnknownExperimentError
     from search_space import ArchitectureError
@@ -123,7 +124,12 @@ def run() -> None:
     """Console-script entry point."""
     # TensorFlow's C++ start-up chatter is not for users; errors still show.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.exit(main(sys.argv))
+    try:
+        status = main(sys.argv)
+    except BrokenPipeError:  # output piped into e.g. head
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 0
+    sys.exit(status)
 
 
 if __name__ == "__main__":
