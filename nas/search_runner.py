@@ -80,7 +80,8 @@ def start_or_resume(
       workdir_path: the search's directory.
       ray_address: a Ray cluster to use instead of a local Ray.
       max_trials: overrides ``search.max_trials`` (runtime: may grow on
-        resume); None continues to the target of the previous run, if any.
+        resume). None: the config's, or with ``config=None`` the target of
+        the previous run.
       quiet: no progress output.
 
     Returns:
@@ -98,6 +99,7 @@ def start_or_resume(
     from nas.trial_store import TrialStore
     from search_space import DecisionEncoding
 
+    resuming_only = config is None
     workdir = Workdir(workdir_path)
     if config is not None and config.search.evaluator != PROXY_EVALUATOR:
         load_evaluator(config.search.evaluator)  # a typo fails here, not in every trial
@@ -121,8 +123,8 @@ def start_or_resume(
         events = SearchEvents(workdir.join("tensorboard"))
         reporter = None if quiet else Reporter(metric=config.reward.metric)
         with TrialStore(workdir.log_path) as store:
-            if max_trials is None and store.runs:
-                max_trials = store.runs[-1]["max_trials"]  # continue to the last run's target
+            if max_trials is None and resuming_only and store.runs:
+                max_trials = store.runs[-1]["max_trials"]  # `resume`: continue to the last run's target
             if max_trials is not None:
                 search = dataclasses.replace(search, max_trials=max_trials)
             loop = SearchLoop(
