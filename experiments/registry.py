@@ -48,6 +48,31 @@ def get_experiment(name: str) -> ExperimentConfig:
     return config
 
 
+def configure_experiment(
+    name: str,
+    *,
+    config_file: str | None = None,
+    params_override: str | None = None,
+    extra_overrides: dict | None = None,
+) -> ExperimentConfig:
+    """A registered experiment after a YAML file, an override string and extra overrides, validated.
+
+    Raises:
+      UnknownExperimentError, ConfigError: naming the experiment or key.
+    """
+    from experiments.overrides import apply_overrides, load_config_file, parse_override_string
+
+    config = get_experiment(name)
+    if config_file:
+        config = apply_overrides(config, load_config_file(config_file))
+    if params_override:
+        config = apply_overrides(config, parse_override_string(params_override))
+    if extra_overrides:
+        config = apply_overrides(config, extra_overrides)
+    config.validate()
+    return config
+
+
 def _load_builtin() -> None:
     # Importing the modules registers their experiments.
     import experiments.synthetic  # noqa: F401

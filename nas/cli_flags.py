@@ -41,17 +41,13 @@ def load_experiment_config(extra_overrides: dict | None = None):
       UsageError: --experiment missing.
       ConfigError, UnknownExperimentError: bad overrides or name.
     """
-    from experiments.overrides import apply_overrides, load_config_file, parse_override_string
-    from experiments.registry import get_experiment
+    from experiments.registry import configure_experiment
 
     if not FLAGS.experiment:
         raise UsageError("--experiment is required")
-    config = get_experiment(FLAGS.experiment)
-    if FLAGS.config_file:
-        config = apply_overrides(config, load_config_file(FLAGS.config_file))
-    if FLAGS.params_override:
-        config = apply_overrides(config, parse_override_string(FLAGS.params_override))
-    if extra_overrides:
-        config = apply_overrides(config, extra_overrides)
-    config.validate()
-    return config
+    return configure_experiment(
+        FLAGS.experiment,
+        config_file=FLAGS.config_file,
+        params_override=FLAGS.params_override,
+        extra_overrides=extra_overrides,
+    )

@@ -82,27 +82,24 @@ def load_config(model_id: str | None):
     Raises:
       UsageError, ConfigError, UnknownExperimentError, ArchitectureError.
     """
-    from experiments.overrides import apply_overrides, load_config_file, parse_override_string
-    from experiments.registry import get_experiment
+    from experiments.registry import configure_experiment
     from search_space import model_preset
 
-    config = get_experiment(FLAGS.experiment)
-    if FLAGS.config_file:
-        config = apply_overrides(config, load_config_file(FLAGS.config_file))
-    if FLAGS.params_override:
-        config = apply_overrides(config, parse_override_string(FLAGS.params_override))
+    extra = None
     if model_id:
         # The model id's scaling and head replace the experiment's (ModelConfig.model_id semantics).
-        config = apply_overrides(
-            config,
-            {
-                "search_space.scaling": dataclasses.asdict(model_preset(model_id).scaling),
-                "model.model_id": model_id,
-                "model.head_num_convs": None,
-                "model.head_num_filters": None,
-            },
-        )
-    config.validate()
+        extra = {
+            "search_space.scaling": dataclasses.asdict(model_preset(model_id).scaling),
+            "model.model_id": model_id,
+            "model.head_num_convs": None,
+            "model.head_num_filters": None,
+        }
+    config = configure_experiment(
+        FLAGS.experiment,
+        config_file=FLAGS.config_file,
+        params_override=FLAGS.params_override,
+        extra_overrides=extra,
+    )
     config.require_data()
     return config
 
