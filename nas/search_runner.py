@@ -8,6 +8,7 @@ everything it knows comes from the workdir.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Any
 
 from experiments.config import ExperimentConfig
@@ -127,6 +128,15 @@ def start_or_resume(
                 max_trials = store.runs[-1]["max_trials"]  # `resume`: continue to the last run's target
             if max_trials is not None:
                 search = dataclasses.replace(search, max_trials=max_trials)
+            if reporter is not None:
+                done = sum(1 for t in store.trials.values() if t.status in ("completed", "failed"))
+                print(
+                    f"search {workdir.search_id()} in {workdir.path}: {config.name}, {config.controller.algorithm}, "
+                    f"{done} of {search.max_trials} trials done, {executor.capacity} at a time "
+                    "(Ctrl-C stops; the same command continues)",
+                    file=sys.stderr,
+                    flush=True,
+                )
             loop = SearchLoop(
                 workdir=workdir,
                 store=store,
