@@ -76,4 +76,4 @@ def configure_experiment(
 def _load_builtin() -> None:
     # Importing the modules registers their experiments.
     import experiments.synthetic  # noqa: F401
-    from experiments import spinenet_coco  # noqa: F401
+    from experiments import baselines, spinenet_coco  # noqa: F401

@@ -30,6 +30,7 @@ class Command:
 
 COMMANDS: dict[str, Command] = {
     "space": Command("nas.commands.space", "size of an experiment's search space"),
+    "data": Command("nas.commands.data", "check an experiment's dataset and build its preprocessing cache once"),
     "search": Command("nas.commands.search", "start a search, or continue the one in --workdir"),
     "resume": Command("nas.commands.resume", "continue the search in --workdir"),
     "status": Command("nas.commands.status", "progress, best architectures and controller statistics"),

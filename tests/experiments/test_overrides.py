@@ -102,3 +102,14 @@ def test_every_registered_experiment_validates():
     assert "spinenet49_coco_proxy" in names
     for name in names:
         get_experiment(name).validate()
+
+
+def test_baseline_variants_differ_only_in_the_algorithm():
+    from experiments.overrides import diff_configs
+
+    for base in ("synthetic_smoke", "spinenet49_coco_proxy"):
+        for algorithm in ("random", "evolution"):
+            variant = get_experiment(f"{base}_{algorithm}")
+            assert variant.controller.algorithm == algorithm
+            differing = diff_configs(get_experiment(base), variant)
+            assert all(k in ("name", "description") or k.startswith("controller.") for k in differing), differing

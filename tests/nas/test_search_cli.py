@@ -180,6 +180,40 @@ def test_bad_search_input_is_one_line_and_exit_2(tmp_path, args, message):
     assert not (wd / "config.json").exists()
 
 
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ("", "data.annotation_file and data.image_dir are not both set"),
+        (
+            "--params_override=data.annotation_file=/no/such/instances.json,data.image_dir=/no/such/dir",
+            "does not exist",
+        ),
+    ],
+)
+def test_a_missing_dataset_is_one_line_and_exit_2(tmp_path, overrides, message):
+    wd = tmp_path / "s"
+    args = ["search", "--experiment=spinenet49_coco_proxy", f"--workdir={wd}", "--max_trials=1"]
+    r = nas_search(*args, *([overrides] if overrides else []))
+    assert r.returncode == 2, r.stderr[-2000:]
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], r.stderr[-2000:]
+    assert not (wd / "config.json").exists()
+
+
+def test_the_data_command_prepares_the_synthetic_dataset(tmp_path):
+    r = nas_search(
+        "data",
+        "--experiment=synthetic_smoke",
+        "--params_override=data.synthetic.num_images=24,data.holdout_size=4",
+        "--json",
+        env={"SPINENET_NAS_CACHE": str(tmp_path)},
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout)
+    assert out["num_train_images"] == 20 and out["num_eval_images"] == 4
+    assert out["cache"].startswith(str(tmp_path))
+
+
 def test_a_workdir_of_another_search_is_refused_and_kept(tmp_path):
     wd = str(tmp_path / "s")
     first = [
