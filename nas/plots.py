@@ -96,7 +96,10 @@ def plot_architecture(arch: Architecture, path: str, title: str) -> str:
     for k, block in enumerate(arch.blocks):
         child = m + k
         for p in block.parents:
-            rad = 0.25 if abs(levels[p] - levels[child]) <= 1 and child - p > 1 else 0.0
+            # Bend near-horizontal edges so they do not run through the blocks between;
+            # long ones bend less, so that they stay inside the picture.
+            span = child - p
+            rad = 0.25 * min(1.0, 3.0 / span) if abs(levels[p] - levels[child]) <= 1 and span > 1 else 0.0
             ax.add_patch(
                 FancyArrowPatch(
                     (p, levels[p]),
@@ -153,7 +156,7 @@ def plot_architecture(arch: Architecture, path: str, title: str) -> str:
             fontweight="bold" if is_out else "normal",
         )
     ax.set_xlim(-0.8, n - 0.2)
-    ax.set_ylim(min(levels) - 0.8, max(levels) + 0.8)
+    ax.set_ylim(min(levels) - 1.0, max(levels) + 0.9)
     ax.set_yticks(range(min(levels), max(levels) + 1))
     ax.set_yticklabels([f"L{lv}" for lv in range(min(levels), max(levels) + 1)])
     ax.set_xticks(range(n))
