@@ -200,22 +200,20 @@ LEARNED_AP = 0.08
 
 
 def test_short_training_beats_the_untrained_model_clearly(tmp_path, cache_dir):
-    config = types.SimpleNamespace(
-        model=ModelConfig(model_id=None, input_size=64, num_classes=4, head_num_convs=2, head_num_filters=32),
-        data=DataConfig(source="synthetic", cache_dir=cache_dir, holdout_size=64),
-        trainer=TrainerConfig(
-            batch_size=8,
-            epochs=10.0,
-            learning_rate=0.04,
-            warmup_steps=50,
-            gradient_clip_norm=10.0,
-            checkpoint_interval=0,
-            log_interval=100,
-        ),  # fmt: skip
+    # The registered experiment itself, so the test follows any change to its recipe.
+    from experiments.overrides import apply_overrides
+    from experiments.registry import get_experiment
+
+    config = apply_overrides(
+        get_experiment("synthetic_smoke"),
+        {"data.cache_dir": cache_dir, "trainer.checkpoint_interval": 0, "trainer.log_interval": 100},
     )
-    arch = spinenet49(Scaling(filter_size_scale=0.25, resample_alpha=0.25, endpoints_num_filters=32))
+    arch = spinenet49(config.search_space.scaling)
     untrained = evaluate_model(
-        build_model(config.model, arch), prepare_data(config.data, 64), config.model, config.trainer
+        build_model(config.model, arch),
+        prepare_data(config.data, config.model.input_size),
+        config.model,
+        config.trainer,
     )
     trained = train_and_evaluate(arch, config, str(tmp_path), seed=0)
     assert untrained["AP"] < 0.01
