@@ -104,8 +104,11 @@ def run_trial(
 
 def _proxy_evaluator(architecture: dict, seed: int, trial_dir: str, experiment_config: dict | None) -> dict:
     """Trains the proxy RetinaNet on the experiment's data and returns COCO metrics."""
+    import keras
+
     from experiments.overrides import apply_overrides
     from experiments.registry import get_experiment
+    from proxy_trainer.runtime import limit_cpu_threads
     from proxy_trainer.trainer import train_and_evaluate
     from search_space import architecture_from_dict
 
@@ -113,4 +116,9 @@ def _proxy_evaluator(architecture: dict, seed: int, trial_dir: str, experiment_c
         raise EvaluatorError("the proxy evaluator needs the experiment config")
     config = apply_overrides(get_experiment(experiment_config["name"]), experiment_config)
     arch, _ = architecture_from_dict(architecture)
+    search = experiment_config.get("search", {})
+    if search.get("executor") == "ray":  # a worker beside other trials: use the cores reserved for it
+        limit_cpu_threads(math.ceil(search.get("trial_cpus", 0)))
+    # A reused worker (search.fresh_worker_per_trial=false) still holds the last trial's model.
+    keras.backend.clear_session(free_memory=True)
     return train_and_evaluate(arch, config, trial_dir, seed)

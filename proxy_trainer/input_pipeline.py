@@ -185,7 +185,7 @@ class ProxyData:
         ds = ds.map(element, self._parallel, deterministic=True)
         if label_fn is not None:
             ds = ds.map(label_fn, self._parallel, deterministic=True)
-        return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+        return self._finish(ds.batch(batch_size, drop_remainder=True))
 
     def eval_dataset(
         self, batch_size: int, *, label_fn: LabelFn | None = None, pad_to_batch: bool = True
@@ -211,7 +211,12 @@ class ProxyData:
         missing = -self.num_eval_images % batch_size
         if pad_to_batch and missing:
             ds = ds.concatenate(tf.data.Dataset.from_tensors(_filler(ds.element_spec)).repeat(missing))
-        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        return self._finish(ds.batch(batch_size))
+
+    def _finish(self, ds: tf.data.Dataset) -> tf.data.Dataset:
+        options = tf.data.Options()
+        options.autotune.enabled = self.config.autotune
+        return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
 
     @property
     def _parallel(self) -> int:

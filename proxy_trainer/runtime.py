@@ -1,9 +1,10 @@
 """Where and how a trial runs: precision, XLA, determinism and seeds.
 
 ``setup_runtime`` resolves the "auto" settings of a ``TrainerConfig`` for
-this machine: with a GPU, bfloat16 mixed precision and XLA; without one,
-float32, no XLA and TensorFlow op determinism (so the same seed gives the
-same metrics on CPU). It seeds Python, NumPy and TensorFlow
+this machine: with a GPU, bfloat16 mixed precision, XLA and TensorFlow's
+graph optimizer; without one, float32, no XLA, no graph optimizer (it only
+lengthens tracing there) and TensorFlow op determinism (so the same seed
+gives the same metrics on CPU). It seeds Python, NumPy and TensorFlow
 (``keras.utils.set_random_seed``).
 
 Op determinism is a process-wide TensorFlow switch that cannot be turned off
@@ -34,12 +35,14 @@ class Runtime:
       precision: "float32", "bfloat16" or "float16".
       jit_compile: the training and inference steps are XLA-compiled.
       deterministic: TensorFlow op determinism is on.
+      graph_optimizer: TensorFlow's graph optimizer (Grappler) runs on traced functions.
     """
 
     has_gpu: bool
     precision: str
     jit_compile: bool
     deterministic: bool
+    graph_optimizer: bool = True
 
     @property
     def loss_scaling(self) -> bool:
@@ -71,12 +74,17 @@ def resolve_runtime(config: TrainerConfig, has_gpu: bool | None = None) -> Runti
         precision = "bfloat16" if has_gpu else "float32"
     jit = has_gpu if config.jit_compile == "auto" else config.jit_compile == "on"
     deterministic = (not has_gpu) if config.deterministic == "auto" else config.deterministic == "on"
-    return Runtime(has_gpu=has_gpu, precision=precision, jit_compile=jit, deterministic=deterministic)
+    optimizer = has_gpu if config.graph_optimizer == "auto" else config.graph_optimizer == "on"
+    return Runtime(
+        has_gpu=has_gpu, precision=precision, jit_compile=jit, deterministic=deterministic, graph_optimizer=optimizer
+    )
 
 
 def setup_runtime(config: TrainerConfig, seed: int) -> Runtime:
-    """Resolves the runtime, seeds every generator and switches op determinism on if asked."""
+    """Resolves the runtime, seeds every generator, sets the graph optimizer and op determinism."""
     runtime = resolve_runtime(config)
+    # A process-wide switch, set on every call: functions traced from now on follow it.
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": not runtime.graph_optimizer})
     keras.utils.set_random_seed(seed)
     # TensorFlow's random_seed.get_seed evaluates a (global, op) seed pair as a Python bool when
     # the global seed is 0, which fails for the tensor-valued op seeds of tf.data shuffles; so the
@@ -85,3 +93,25 @@ def setup_runtime(config: TrainerConfig, seed: int) -> Runtime:
     if runtime.deterministic:
         tf.config.experimental.enable_op_determinism()
     return runtime
+
+
+def limit_cpu_threads(num_threads: int) -> bool:
+    """Caps TensorFlow's op thread pools at ``num_threads`` in a process without a GPU.
+
+    Trials that share a machine's cores (a search's slots) otherwise each start
+    one thread per core and thrash: two synthetic trials on 2 cores ran at half
+    the images/s of one trial on one core. Only possible before TensorFlow
+    runs its first op; later calls, and calls where a GPU is visible, change
+    nothing.
+
+    Returns:
+      Whether the cap was applied.
+    """
+    if num_threads < 1 or tf.config.list_physical_devices("GPU"):
+        return False
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(num_threads)
+        tf.config.threading.set_inter_op_parallelism_threads(num_threads)
+    except RuntimeError:  # TensorFlow is already running in this process
+        return False
+    return True

@@ -194,11 +194,11 @@ def evaluate_model(
     anchors = anchors_for(model_cfg)
     jit = runtime.jit_compile if runtime is not None else False
 
-    @tf.function(jit_compile=jit, reduce_retracing=True)
+    @tf.function(jit_compile=jit, reduce_retracing=True, autograph=False)
     def predict(images):
         return model(images, training=False)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def detect(outputs):
         return generate_detections(
             outputs["cls_outputs"],
@@ -373,7 +373,9 @@ def _make_train_step(state: _TrainState, anchors: Anchors, model_cfg: Any, cfg: 
             "finite": finite,
         }
 
-    return tf.function(train_step, jit_compile=state.runtime.jit_compile, reduce_retracing=True)
+    # No autograph: the step has no tensor-dependent Python control flow, and converting every
+    # Keras layer's call costs seconds per trial.
+    return tf.function(train_step, jit_compile=state.runtime.jit_compile, reduce_retracing=True, autograph=False)
 
 
 def _check_outputs(model: keras.Model, anchors: Anchors, model_cfg: Any) -> None:

@@ -114,6 +114,14 @@ def test_fixed_parallelism_works_with_any_number_of_shards(cache_dir, tmp_path, 
     assert next(iter(one_shard.train_dataset(2, seed=0)))["image"].shape == (2, SIZE, SIZE, 3)
 
 
+@pytest.mark.parametrize("autotune", [False, True])
+def test_autotune_option_reaches_both_pipelines(cache_dir, autotune):
+    data = prepare_data(data_config(cache_dir, autotune=autotune), SIZE)
+    for ds in (data.train_dataset(2, seed=0), data.eval_dataset(2)):
+        assert ds.options().autotune.enabled is autotune
+        assert next(iter(ds))["image"].shape == (2, SIZE, SIZE, 3)
+
+
 def test_label_fn_runs_per_element_before_batching(data):
     def label_fn(element):
         assert element["boxes"].shape == (6, 4)  # one element, not a batch

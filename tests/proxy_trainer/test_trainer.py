@@ -9,6 +9,8 @@ import dataclasses
 import glob
 import math
 import os
+import subprocess
+import sys
 import types
 
 import numpy as np
@@ -21,7 +23,7 @@ from proxy_trainer.data_config import DataConfig, SyntheticConfig
 from proxy_trainer.input_pipeline import prepare_data
 from proxy_trainer.lr_schedule import WarmupStepDecay
 from proxy_trainer.model_config import ModelConfig, build_model
-from proxy_trainer.runtime import resolve_runtime
+from proxy_trainer.runtime import resolve_runtime, setup_runtime
 from proxy_trainer.train_config import TrainerConfig
 from proxy_trainer.trainer import NonFiniteLossError, TrainingError, evaluate_model, train_and_evaluate
 from search_space import Scaling, spinenet49
@@ -91,13 +93,35 @@ def test_trainer_config_rejects_bad_values(field, value, match):
 def test_runtime_auto_settings():
     auto = TrainerConfig()
     gpu, cpu = resolve_runtime(auto, has_gpu=True), resolve_runtime(auto, has_gpu=False)
-    assert (gpu.precision, gpu.jit_compile, gpu.deterministic) == ("bfloat16", True, False)
-    assert (cpu.precision, cpu.jit_compile, cpu.deterministic) == ("float32", False, True)
-    explicit = TrainerConfig(mixed_precision="float16", jit_compile="on", deterministic="off")
+    assert (gpu.precision, gpu.jit_compile, gpu.deterministic, gpu.graph_optimizer) == ("bfloat16", True, False, True)
+    assert (cpu.precision, cpu.jit_compile, cpu.deterministic, cpu.graph_optimizer) == ("float32", False, True, False)
+    explicit = TrainerConfig(mixed_precision="float16", jit_compile="on", deterministic="off", graph_optimizer="on")
     runtime = resolve_runtime(explicit, has_gpu=False)
     assert (runtime.precision, runtime.jit_compile, runtime.deterministic, runtime.loss_scaling) == (
         "float16", True, False, True,
     )  # fmt: skip
+    assert runtime.graph_optimizer
+
+
+def test_setup_runtime_switches_the_graph_optimizer_both_ways():
+    setup_runtime(TrainerConfig(graph_optimizer="off"), seed=0)
+    assert tf.config.optimizer.get_experimental_options()["disable_meta_optimizer"] is True
+    setup_runtime(TrainerConfig(graph_optimizer="on"), seed=0)
+    assert tf.config.optimizer.get_experimental_options()["disable_meta_optimizer"] is False
+
+
+def test_cpu_threads_are_capped_only_before_tensorflow_runs():
+    code = (
+        "import tensorflow as tf; from proxy_trainer.runtime import limit_cpu_threads as cap\n"
+        "print(cap(1), tf.config.threading.get_intra_op_parallelism_threads(),"
+        " tf.config.threading.get_inter_op_parallelism_threads())\n"
+        "tf.constant(1.0) + 1.0\n"
+        "print(cap(2), tf.config.threading.get_intra_op_parallelism_threads())\n"
+    )
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["True", "1", "1", "False", "1"]
 
 
 # ----- training -----------------------------------------------------------------
