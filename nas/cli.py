@@ -1,6 +1,7 @@
 """``nas-search``: the command line of the architecture search.
 
-Usage: ``nas-search COMMAND [--flag=value ...]``. Every failure a user can
+Usage: ``nas-search COMMAND [--flag=value ...]``; ``nas-search COMMAND
+--help`` lists a command's flags. Every failure a user can
 cause (unknown command or flag, bad value, missing file) ends in one line on
 stderr, ``nas-search COMMAND: error: ...``, and exit status 2.
 
@@ -17,7 +18,7 @@ import sys
 
 from absl import flags
 
-from nas.cli_flags import FLAGS, UsageError
+from nas.cli_flags import FLAGS, HELP_FLAGS, UsageError, describe_flags
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +79,16 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def _command_help(name: str, module) -> str:
+    lines = [f"usage: nas-search {name} [--flag=value ...]", "", COMMANDS[name].help, "", "flags:"]
+    lines.append(describe_flags(FLAGS, module.FLAGS_USED))
+    if "experiment" in module.FLAGS_USED:
+        from experiments.registry import experiment_names
+
+        lines += ["", "experiments: " + ", ".join(experiment_names())]
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
     """Runs one command; returns the exit status."""
     if len(argv) > 1 and argv[1] in ("search", "resume"):
@@ -98,6 +109,9 @@ def main(argv: list[str]) -> int:
         print(f"nas-search: error: unknown command {name!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     module = _load(name)
+    if any(a in HELP_FLAGS for a in args[1:]):
+        print(_command_help(name, module))
+        return 0
     try:
         rest = FLAGS([argv[0]] + args[1:])
     except flags.Error as e:

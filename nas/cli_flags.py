@@ -30,6 +30,22 @@ flags.DEFINE_integer(
 )
 
 
+HELP_FLAGS = ("-h", "--help", "--helpshort", "--helpfull")
+
+
+def describe_flags(flag_values: flags.FlagValues, names) -> str:
+    """One block per flag: ``--name=TYPE`` (or ``--[no]name``), its help and its default."""
+    lines = []
+    for name in names:
+        flag = flag_values[name]
+        kind = flag.flag_type()
+        spec = f"--[no]{name}" if kind == "bool" else f"--{name}={kind.upper()}"
+        default = "" if flag.default is None else f" (default: {flag.default_as_str.strip(chr(39))})"
+        lines.append(f"  {spec}")
+        lines.append(f"      {flag.help}{default}")
+    return "\n".join(lines)
+
+
 class UsageError(Exception):
     """A problem with the command line or its inputs: one line, exit 2."""
 

@@ -38,6 +38,8 @@ import time
 import yaml
 from absl import flags
 
+from nas.cli_flags import HELP_FLAGS, describe_flags
+
 FLAGS = flags.FlagValues()
 flags.DEFINE_string("arch", None, "Architecture JSON file, or preset:NAME (e.g. preset:spinenet49).", flag_values=FLAGS)
 flags.DEFINE_string("experiment", None, "Registered experiment name (e.g. synthetic_smoke).", flag_values=FLAGS)
@@ -179,6 +181,16 @@ def _write_text(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _help() -> str:
+    from experiments.registry import experiment_names
+
+    usage = __doc__.split("Usage::", 1)[1].split("``--arch", 1)[0].strip()
+    return "\n".join(
+        [f"usage: {' '.join(usage.replace(chr(92), ' ').split())}", "", "train and evaluate one architecture", "", "flags:",
+         describe_flags(FLAGS, list(FLAGS)), "", "experiments: " + ", ".join(experiment_names())]
+    )  # fmt: skip
+
+
 def main(argv: list[str]) -> int:
     """Runs nas-train; returns the exit status."""
     from experiments.overrides import ConfigError
@@ -186,6 +198,9 @@ def main(argv: list[str]) -> int:
     from search_space import ArchitectureError
 
     FLAGS.unparse_flags()  # main() may run more than once in a process (tests)
+    if any(a in HELP_FLAGS for a in argv[1:]):
+        print(_help())
+        return 0
     try:
         rest = FLAGS(argv)
     except flags.Error as e:

@@ -99,3 +99,21 @@ def test_help_lists_commands():
     r = nas_search("--help")
     assert r.returncode == 0
     assert "space" in r.stdout
+
+
+@pytest.mark.parametrize("command", ["search", "resume", "status", "export", "plot", "describe", "space", "data"])
+def test_command_help_lists_its_flags(command):
+    from nas.cli import _load
+
+    r = nas_search(command, "--help")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"usage: nas-search {command} ")
+    for flag in _load(command).FLAGS_USED:
+        assert f"--{flag}=" in r.stdout or f"--[no]{flag}" in r.stdout
+    if command in ("search", "space", "data"):
+        assert "synthetic_smoke" in r.stdout  # the registered experiments are listed
+
+
+def test_help_after_other_flags_still_helps():
+    r = nas_search("search", "--experiment=synthetic_smoke", "-h")
+    assert r.returncode == 0 and "--workdir=STRING" in r.stdout

@@ -105,3 +105,12 @@ def test_the_train_command_does_not_import_ray():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.stdout.strip() == "False", out.stderr[-2000:]
+
+
+def test_help_lists_flags_and_experiments(capsys):
+    assert train_cli.main(["nas-train", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: nas-train --arch=FILE_OR_PRESET")
+    for flag in ("arch", "experiment", "workdir", "model_id", "params_override", "config_file", "seed"):
+        assert f"--{flag}=" in out
+    assert "synthetic_smoke" in out
