@@ -58,30 +58,38 @@ class Reporter:
             f"best reward {best_text}  elapsed {format_duration(time.time() - self.started)}  eta {eta}"
         )
 
-    def update(self, store: TrialStore, max_trials: int, running: int) -> None:
-        """Redraws the live line (terminal) or logs newly finished trials."""
-        if self.tty:
-            now = time.time()
-            if now - self._last_draw >= self.interval:
-                self.stream.write("\r\033[K" + self._line(store, max_trials, running))
-                self.stream.flush()
-                self._last_draw = now
-            return
+    def _newly_finished(self, store: TrialStore) -> list[str]:
+        """One line per trial finished since the last call: its reward or its error."""
+        lines = []
         for t in store.trials.values():
             if t.status in (COMPLETED, FAILED) and t.trial_id not in self._reported:
                 self._reported.add(t.trial_id)
                 if t.status == COMPLETED:
                     extra = f" (reused trial {t.reused_from})" if t.reused_from is not None else ""
-                    what = f"reward {t.reward:.4f}{extra}"
+                    lines.append(f"trial {t.trial_id}: reward {t.reward:.4f}{extra}")
                 else:
-                    what = f"FAILED: {t.error}"
-                self.stream.write(f"trial {t.trial_id}: {what} | {self._line(store, max_trials, running)}\n")
+                    lines.append(f"trial {t.trial_id}: FAILED: {t.error}")
+        return lines
+
+    def update(self, store: TrialStore, max_trials: int, running: int) -> None:
+        """Logs newly finished trials; on a terminal, below them, redraws the live status line."""
+        finished = self._newly_finished(store)
+        if self.tty:
+            now = time.time()
+            if finished or now - self._last_draw >= self.interval:
+                above = "".join(f"{line}\n" for line in finished)
+                self.stream.write("\r\033[K" + above + self._line(store, max_trials, running))
+                self.stream.flush()
+                self._last_draw = now
+            return
+        for line in finished:
+            self.stream.write(f"{line} | {self._line(store, max_trials, running)}\n")
         self.stream.flush()
 
     def finish(self, store: TrialStore, max_trials: int, stopped: bool) -> None:
         """Final line."""
         if self.tty:
-            self.stream.write("\r\033[K")
+            self.stream.write("\r\033[K" + "".join(f"{line}\n" for line in self._newly_finished(store)))
         else:
             self.update(store, max_trials, 0)
         state = "stopped; resume to continue" if stopped else "finished"

@@ -238,3 +238,33 @@ def test_a_workdir_of_another_search_is_refused_and_kept(tmp_path):
     assert open(os.path.join(wd, "trials.jsonl")).read() == before
     r = nas_search("status", f"--workdir={tmp_path / 'none'}")
     assert r.returncode == 2 and "holds no search" in r.stderr
+
+
+def test_on_a_terminal_the_search_shows_a_live_line_below_each_finished_trial(tmp_path):
+    """Under a pseudo-terminal: trial lines scroll, the status line is redrawn in place, then a final line."""
+    import pty
+
+    wd = str(tmp_path / "search")
+    argv = [sys.executable, "-m", "nas.cli", "search", "--experiment=spinenet49_coco_proxy", f"--workdir={wd}",
+            f"--evaluator={TOY}:slow", "--max_trials=4", f"--params_override={COMMON},search.executor=local"]  # fmt: skip
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(argv, stdin=terminal, stdout=terminal, stderr=terminal, cwd=ROOT, close_fds=True)
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            data = os.read(controller, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(controller)
+    assert proc.wait(timeout=240) == 0
+    out = b"".join(chunks).decode(errors="replace")
+    assert "\r\x1b[K" in out  # the live line is redrawn in place
+    for trial_id in range(4):
+        assert f"trial {trial_id}: reward " in out
+    final = out.split("\r\x1b[K")[-1]
+    assert "search finished: trials 4/4  running 0  failed 0" in final
+    assert "Traceback" not in out
