@@ -19,6 +19,7 @@ import sys
 from absl import flags
 
 from nas.cli_flags import FLAGS, HELP_FLAGS, UsageError, describe_flags
+from nas.quiet_tf import DEFAULT_TF_LOG_LEVEL
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,7 +139,7 @@ def main(argv: list[str]) -> int:
 def run() -> None:
     """Console-script entry point."""
     # TensorFlow's C++ start-up chatter is not for users; errors still show.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", DEFAULT_TF_LOG_LEVEL)
     try:
         status = main(sys.argv)
     except BrokenPipeError:  # output piped into e.g. head

@@ -15,6 +15,7 @@ import traceback
 from typing import Any
 
 from nas.evaluators import run_trial
+from nas.quiet_tf import DEFAULT_TF_LOG_LEVEL
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +72,7 @@ def init_ray(address: str | None) -> None:
     if address and address != "auto":
         _check_reachable(address)
     env_vars = {"PYTHONPATH": os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)}
-    env_vars["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")
+    env_vars["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL", DEFAULT_TF_LOG_LEVEL)
     kwargs: dict[str, Any] = {
         "include_dashboard": False,
         "log_to_driver": False,
