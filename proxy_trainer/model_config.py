@@ -22,7 +22,8 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from search_space import MODEL_PRESETS, Architecture, model_preset
-from search_space.cost_model import ModelCost, check_input_size, model_cost
+from search_space.cost_model import ModelCost, model_cost
+from search_space.widths import check_input_size
 
 if TYPE_CHECKING:
     from proxy_trainer.retinanet import RetinaNet

@@ -37,7 +37,7 @@ from proxy_trainer.spinenet import (
     check_activation,
 )
 from search_space import Architecture, architecture_from_dict, architecture_to_dict
-from search_space.cost_model import BOX_PARAMS_PER_ANCHOR, level_size
+from search_space.widths import BOX_PARAMS_PER_ANCHOR, level_size
 
 # Focal-loss paper (Lin et al. 2017, section 4.1): foreground prior at init.
 CLASS_PRIOR = 0.01

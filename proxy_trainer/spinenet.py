@@ -27,13 +27,13 @@ from keras import layers
 
 from proxy_trainer.model_config import ACTIVATIONS
 from search_space import BOTTLENECK, Architecture, architecture_from_dict, architecture_to_dict
-from search_space.cost_model import (
+from search_space.cost_model import check_buildable
+from search_space.widths import (
     BOTTLENECK_EXPANSION,
     STEM_CONV_FILTERS,
     STEM_CONV_KERNEL,
     STEM_LEVEL,
     base_filters,
-    check_buildable,
     resample_filters,
 )
 

@@ -24,7 +24,6 @@ the step's update is not applied and no checkpoint is written after it.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import time
@@ -38,6 +37,7 @@ from proxy_trainer.anchor_labeler import AnchorLabeler
 from proxy_trainer.anchors import Anchors
 from proxy_trainer.coco_data import DataError
 from proxy_trainer.coco_eval import CocoEvaluator
+from proxy_trainer.errors import NonFiniteLossError, TrainingError
 from proxy_trainer.input_pipeline import ProxyData, prepare_data
 from proxy_trainer.losses import retinanet_loss, weight_decay_loss
 from proxy_trainer.lr_schedule import WarmupStepDecay
@@ -45,35 +45,12 @@ from proxy_trainer.model_config import build_model
 from proxy_trainer.postprocess import generate_detections
 from proxy_trainer.runtime import Runtime, setup_runtime
 from proxy_trainer.train_config import TrainerConfig
+from proxy_trainer.trial_file import CHECKPOINT_DIR, check_trial_file, trial_identity, write_trial_file
 from search_space import Architecture
 
-TRIAL_FILE = "trial.json"
-CHECKPOINT_DIR = "checkpoints"
 TENSORBOARD_DIR = "tensorboard"
-# trial.json fields that may change when a trial is resumed: they change how it
-# runs (or where the same data lives), not what it computes.
-RUNTIME_FIELDS = {
-    "trainer": ("checkpoint_interval", "max_checkpoints", "log_interval", "eval_batch_size", "jit_compile"),
-    "data": (
-        "annotation_file",
-        "image_dir",
-        "cache_dir",
-        "use_cache",
-        "cache_image_format",
-        "cache_shard_size",
-        "num_parallel_calls",
-    ),  # fmt: skip
-}
-
+__all__ = ["NonFiniteLossError", "TrainingError", "evaluate_model", "train_and_evaluate"]
 Progress = Callable[[dict[str, Any]], None]
-
-
-class TrainingError(RuntimeError):
-    """A trial cannot be trained or evaluated; the message says why."""
-
-
-class NonFiniteLossError(TrainingError):
-    """The loss or the gradients became NaN or infinite."""
 
 
 def train_and_evaluate(
@@ -110,8 +87,8 @@ def train_and_evaluate(
     model_cfg, trainer_cfg = config.model, config.trainer
     trainer_cfg.validate()
     os.makedirs(workdir, exist_ok=True)
-    ident = _trial_identity(architecture, config, seed)
-    _check_trial_file(workdir, ident)
+    ident = trial_identity(architecture, config, seed)
+    check_trial_file(workdir, ident)
     runtime = setup_runtime(trainer_cfg, seed)
     try:
         data = prepare_data(config.data, model_cfg.input_size, log=lambda m: emit({"event": "info", "message": m}))
@@ -138,7 +115,7 @@ def train_and_evaluate(
         state.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         resumed_from = int(state.step.numpy())
         emit({"event": "resume", "message": f"resuming at step {resumed_from}/{total_steps} from {workdir}"})
-    _write_trial_file(workdir, ident)
+    write_trial_file(workdir, ident)
     writer = tf.summary.create_file_writer(os.path.join(workdir, TENSORBOARD_DIR))
 
     start = time.perf_counter()
@@ -391,48 +368,3 @@ def _check_outputs(model: keras.Model, anchors: Anchors, model_cfg: Any) -> None
                 f"model output at level {level} is {tuple(cls.shape[1:])}; anchors expect "
                 f"{(h, w, a * model_cfg.num_classes)} (num_scales x aspect_ratios = {a} anchors per location)"
             )
-
-
-def _trial_identity(architecture: Architecture, config: Any, seed: int) -> dict[str, Any]:
-    sections = {}
-    for name in ("model", "data", "trainer"):
-        values = dataclasses.asdict(getattr(config, name))
-        for key in RUNTIME_FIELDS.get(name, ()):
-            values.pop(key, None)
-        sections[name] = values
-    ident = {"fingerprint": config.model.scaled(architecture).fingerprint(), "seed": seed, **sections}
-    return json.loads(json.dumps(ident))
-
-
-def _check_trial_file(workdir: str, ident: dict[str, Any]) -> None:
-    """Refuses a workdir whose checkpoints belong to another trial."""
-    path = os.path.join(workdir, TRIAL_FILE)
-    if not (os.path.exists(path) and tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR))):
-        return  # nothing to resume: the trial file is (re)written when training starts
-    try:
-        with open(path) as f:
-            saved = json.load(f)
-    except (OSError, ValueError) as e:
-        raise TrainingError(f"{path}: unreadable trial file ({e}); use a new workdir") from None
-    if saved != ident:
-        raise TrainingError(
-            f"workdir {workdir} holds another trial (differs in {', '.join(_diff(saved, ident)[:5])}); "
-            "use a new workdir, or the same architecture, seed and config to resume"
-        )
-
-
-def _write_trial_file(workdir: str, ident: dict[str, Any]) -> None:
-    path = os.path.join(workdir, TRIAL_FILE)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(ident, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-
-
-def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for key in sorted(set(a) | set(b)):
-            out += _diff(a.get(key), b.get(key), f"{prefix}{key}.")
-        return out
-    return [] if a == b else [prefix.rstrip(".")]
