@@ -14,7 +14,6 @@ import dataclasses
 import json
 import math
 import numbers
-from collections.abc import Callable
 from typing import Any
 
 from search_space import Architecture, ArchitectureError, DecisionEncoding
@@ -390,49 +389,11 @@ def _count(state: dict[str, Any], key: str) -> int:
     return value
 
 
-_REGISTRY: dict[str, Callable[..., Controller]] = {}
-
-
-def register_controller(name: str):
-    """Class decorator: registers a controller under ``name``."""
-
-    def decorate(cls):
-        if name in _REGISTRY:
-            raise ValueError(f"controller {name!r} is registered twice")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorate
-
-
-# Registered when their modules are imported (see ``_load_builtin``).
-BUILTIN_ALGORITHMS = ("evolution", "ppo", "random", "reinforce")
-
-
-def known_controller_names() -> list[str]:
-    """Built-in and registered names, without importing the algorithms (no TensorFlow)."""
-    return sorted(set(BUILTIN_ALGORITHMS) | set(_REGISTRY))
-
-
-def _load_builtin() -> None:
-    """Imports (and so registers) the built-in algorithms, on first need."""
-    from controller import evolution, ppo, random_search, reinforce  # noqa: F401
-
-
-def controller_names() -> list[str]:
-    """Registered algorithm names, sorted."""
-    _load_builtin()
-    return sorted(_REGISTRY)
-
-
-def controller_class(name: str) -> Callable[..., Controller]:
-    """The class registered under ``name``.
-
-    Raises:
-      ValueError: unknown name, listing the known ones.
-    """
-    _load_builtin()
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown controller {name!r}; known: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
+# Re-exported: algorithms register themselves with ``controller.base.register_controller``.
+from controller.registry import (  # noqa: E402, F401
+    BUILTIN_ALGORITHMS,
+    controller_class,
+    controller_names,
+    known_controller_names,
+    register_controller,
+)
