@@ -193,6 +193,11 @@ def coerce(value: Any, hint: Any, key: str) -> Any:
             return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)  # ids such as model.model_id=49 read as numbers in YAML
+        if isinstance(value, bool):
+            # YAML 1.1 reads on/off/yes/no/true/false as booleans; the string fields that take
+            # them are the on/off switches (trainer.jit_compile=on), and validation names the
+            # field if a boolean was not meant.
+            return "on" if value else "off"
     elif isinstance(hint, type) and isinstance(value, hint):
         return value
     raise ConfigError(f"{key}: expected {_describe(hint)}, got {type(value).__name__} {value!r}")

@@ -41,6 +41,15 @@ def test_overrides_replace_nested_fields(config):
     assert nested.search_space.parent_window is None
 
 
+def test_on_off_switches_survive_yaml_booleans(config):
+    # YAML 1.1 reads `on`/`off`/`true` as booleans; the switch fields take them as "on"/"off".
+    parsed = parse_override_string("trainer.jit_compile=on,trainer.graph_optimizer=off,trainer.deterministic=true")
+    new = apply_overrides(config, parsed)
+    assert (new.trainer.jit_compile, new.trainer.graph_optimizer, new.trainer.deterministic) == ("on", "off", "on")
+    with pytest.raises(ValueError, match="trainer.mixed_precision: 'on'; allowed auto, float32"):
+        apply_overrides(config, {"trainer.mixed_precision": True}).validate()
+
+
 def test_fields_checked_together_may_change_together(config):
     new = apply_overrides(config, {"search_space.max_level": 8, "search_space.level_allocation": [[8, 1], [4, 9]]})
     assert new.search_space.level_allocation == ((8, 1), (4, 9))
