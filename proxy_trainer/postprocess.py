@@ -3,10 +3,11 @@
 Steps (the reference detection generator, SPINENET.md section 7 and the
 reference post-processing defaults):
 1. sigmoid class scores of every anchor;
-2. pre-NMS top-k: the ``pre_nms_top_k`` anchors of highest class score per
-   image (over all levels) are kept, with all their class scores;
-3. their box codes are decoded against their anchors and clipped to the
-   input image;
+2. pre-NMS top-k per class: for each class, the ``pre_nms_top_k`` (5,000)
+   anchors of highest score for that class, over all levels, are its
+   candidates (Model Garden's default detection generator does the same);
+3. the candidates' box codes are decoded against their anchors and clipped
+   to the input image;
 4. per-class NMS with TensorFlow's ``tf.image.combined_non_max_suppression``
    (IoU threshold 0.5, score threshold 0.05), at most ``max_detections``
    (100) per image, sorted by score.
@@ -30,7 +31,7 @@ from proxy_trainer.box_coding import decode_boxes
 SCORE_THRESHOLD = 0.05
 NMS_IOU_THRESHOLD = 0.5
 MAX_DETECTIONS = 100
-PRE_NMS_TOP_K = 1000
+PRE_NMS_TOP_K = 5000
 
 
 def generate_detections(
@@ -51,7 +52,7 @@ def generate_detections(
       anchors: the anchors of the input size.
       num_classes: K.
       score_threshold: detections scoring below are dropped.
-      pre_nms_top_k: anchors kept per image before NMS.
+      pre_nms_top_k: candidates kept per class and image before NMS.
       nms_iou_threshold: IoU above which a lower-scoring box of the same class
         is suppressed.
       max_detections: detections kept per image.
@@ -65,15 +66,16 @@ def generate_detections(
     codes = anchors.flatten(box_outputs, 4)
     scores = tf.sigmoid(tf.cast(logits, tf.float32))
     k = min(int(pre_nms_top_k), anchors.num_anchors)
-    _, top = tf.math.top_k(tf.reduce_max(scores, axis=-1), k=k, sorted=False)  # [B, k]
-    top_scores = tf.gather(scores, top, batch_dims=1)  # [B, k, K]
-    top_codes = tf.gather(codes, top, batch_dims=1)
-    top_anchors = tf.gather(tf.constant(anchors.boxes), top)  # [B, k, 4]
+    # Candidate i of class c is the anchor with the i-th highest score for c.
+    top_scores, top = tf.math.top_k(tf.transpose(scores, [0, 2, 1]), k=k, sorted=False)  # [B, K, k]
+    top_scores, top = tf.transpose(top_scores, [0, 2, 1]), tf.transpose(top, [0, 2, 1])  # [B, k, K]
+    top_codes = tf.gather(codes, top, batch_dims=1)  # [B, k, K, 4]
+    top_anchors = tf.gather(tf.constant(anchors.boxes), top)  # [B, k, K, 4]
     boxes = decode_boxes(top_codes, top_anchors)
     height, width = (float(v) for v in anchors.image_size)
     boxes = tf.clip_by_value(boxes, 0.0, tf.constant([height, width, height, width], tf.float32))
     nms = tf.image.combined_non_max_suppression(
-        boxes[:, :, None, :],
+        boxes,
         top_scores,
         max_output_size_per_class=max_detections,
         max_total_size=max_detections,

@@ -61,7 +61,8 @@ class TrainerConfig:
       log_interval: steps between loss logs and TensorBoard summaries.
       eval_batch_size: images per evaluation step.
       score_threshold: post-processing: minimum detection score.
-      pre_nms_top_k: post-processing: anchors kept per image before NMS.
+      pre_nms_top_k: post-processing: candidates kept per class and image
+        before NMS (the reference's 5,000).
       nms_iou_threshold: post-processing: NMS IoU threshold (per class).
       max_detections: post-processing: detections kept per image.
     """
@@ -92,7 +93,7 @@ class TrainerConfig:
     log_interval: int = 50
     eval_batch_size: int = 8
     score_threshold: float = 0.05
-    pre_nms_top_k: int = 1000
+    pre_nms_top_k: int = 5000
     nms_iou_threshold: float = 0.5
     max_detections: int = 100
 

@@ -63,6 +63,19 @@ def test_max_detections_and_pre_nms_top_k():
     assert int(det["num_detections"][0]) == 3
 
 
+def test_pre_nms_top_k_is_per_class():
+    # Class 0 holds the 4 best anchors; class 1's two are weaker. Per class, top-2 still keeps class 1.
+    cells = [(0, 0), (0, 4), (4, 0), (4, 4)]
+    scores = {_anchor(y, x, 1): (0, 0.9 - i / 100) for i, (y, x) in enumerate(cells)}
+    scores.update({_anchor(2, 2, 1): (1, 0.3), _anchor(6, 6, 1): (1, 0.2)})
+    cls_out, box_out = _outputs(scores)
+    det = generate_detections(cls_out, box_out, ANCHORS, K, pre_nms_top_k=2)
+    n = int(det["num_detections"][0])
+    assert n == 4
+    np.testing.assert_array_equal(det["classes"][0, :n].numpy(), [0, 0, 1, 1])
+    np.testing.assert_allclose(det["scores"][0, :n].numpy(), [0.9, 0.89, 0.3, 0.2], rtol=1e-4)
+
+
 def test_decoded_boxes_follow_the_codes():
     anchor = _anchor(3, 3, 4)
     codes = np.zeros([ANCHORS.num_anchors, 4], np.float32)
