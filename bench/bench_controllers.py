@@ -100,6 +100,7 @@ class Run:
     propose_ms: list[float]
     update_ms: list[float]
     feedback_ms: list[float]
+    fingerprints: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def best(self) -> np.ndarray:
@@ -144,6 +145,7 @@ def run_search(reward: str, label: str, seed: int, trials: int, workers: int, ov
         updated = algorithm in POLICY_GRADIENT and controller.stats()["policy_version"] != version
         (run.update_ms if updated else run.feedback_ms).append(ms)
         run.rewards.append(r)
+        run.fingerprints.append(p.architecture.fingerprint())
         if len(run.propose_ms) < trials:
             propose()
     return run
