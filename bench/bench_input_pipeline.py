@@ -4,7 +4,9 @@ Generates a COCO-like synthetic dataset (JPEGs of 480..640 px per side, as COCO'
 of the shorter side), then times the training pipeline at the proxy's 512 input (decode, flip, scale
 jitter [0.5, 2.0], crop, normalise, pad, batch) in three variants measured in one run, interleaved:
 reading the original JPEGs, the JPEG cache, and the raw-pixel cache; then the JPEG cache again with
-the trainer's anchor labelling (``AnchorLabeler`` at the default anchors, 90 classes) as ``label_fn``.
+the trainer's host anchor labelling (``AnchorLabeler`` at the default anchors, 90 classes) as
+``label_fn`` (``trainer.anchor_labeling=host``, the CPU default), and with only the class check that
+remains on the host when the training step labels (``anchor_labeling=device``, the GPU default).
 The process is pinned to ``--cores`` CPU cores (default 1) and tf.data to as many threads, so the
 numbers are per core.
 
@@ -82,7 +84,8 @@ def main() -> None:
         if config.use_cache:
             print(f"built cache [{name}] in {time.perf_counter() - start:.1f} s ({args.cores} core(s))")
     labeller = AnchorLabeler(Anchors(args.input_size), num_classes=90)
-    prepared["cache, JPEG + anchor labelling"] = (prepared["cache, JPEG q95 at 512"][0], labeller)
+    prepared["cache, JPEG + host labelling"] = (prepared["cache, JPEG q95 at 512"][0], labeller)
+    prepared["cache, JPEG + device labelling"] = (prepared["cache, JPEG q95 at 512"][0], labeller.check_classes)
 
     # One pipeline at a time (a live iterator keeps prefetching in the background), interleaved.
     rates: dict[str, list[float]] = {name: [] for name in prepared}

@@ -13,8 +13,12 @@ Rules (RetinaNet paper section 4; the reference labeller):
   boxes claim the same anchor, the one with the higher IoU keeps it (the
   reference keeps the first listed; they differ only in that case).
 
-Pure TensorFlow ops, so :class:`AnchorLabeler` is used as the input
-pipeline's ``label_fn`` (per element, after augmentation, before batching).
+Pure TensorFlow ops with static shapes. Two places to run it: the host, as the
+input pipeline's ``label_fn`` (:meth:`AnchorLabeler.label`, per element after
+augmentation, on the real boxes only), or the accelerator, inside the
+training step (:meth:`AnchorLabeler.label_batch` on the padded batch), which
+takes the most expensive per-image work off the input pipeline at 512 px.
+Both give the same targets.
 """
 
 from __future__ import annotations
@@ -57,23 +61,36 @@ def _force_matches(iou: tf.Tensor, valid: tf.Tensor) -> tuple[tf.Tensor, tf.Tens
 
     Every valid box overlapping some anchor claims its anchor of highest IoU;
     when several claim one anchor, the claim of highest IoU wins (ties: the
-    lower box index). Returns distinct anchor indices and their boxes, so the
-    scatter that applies them is deterministic.
+    lower box index). Static shapes throughout (XLA compiles it).
+
+    Args:
+      iou: [B, N, M] IoU of anchors with boxes (-1 for invalid boxes).
+      valid: [B, M] real boxes.
+
+    Returns:
+      ``is_forced`` [B, N] bool and ``forced_gt`` [B, N] int32, the box that
+      keeps each forced anchor (0 elsewhere).
     """
-    best_anchor = tf.argmax(iou, axis=0, output_type=tf.int32)  # [M]
-    claim_iou = tf.reduce_max(iou, axis=0)
+    best_anchor = tf.argmax(iou, axis=1, output_type=tf.int32)  # [B, M]
+    claim_iou = tf.reduce_max(iou, axis=1)
     claims = tf.logical_and(valid, claim_iou > 0.0)
-    m = tf.shape(iou)[1]
+    m = tf.shape(iou)[2]
     index = tf.range(m)
-    same = tf.equal(best_anchor[:, None], best_anchor[None, :])
-    beats = tf.logical_or(
-        claim_iou[None, :] > claim_iou[:, None],
-        tf.logical_and(tf.equal(claim_iou[None, :], claim_iou[:, None]), index[None, :] < index[:, None]),
-    )  # beats[j, k]: claim k beats claim j
-    beaten = tf.reduce_any(tf.logical_and(tf.logical_and(same, beats), claims[None, :]), axis=1)
-    winners = tf.where(tf.logical_and(claims, tf.logical_not(beaten)))[:, 0]
-    winners = tf.cast(winners, tf.int32)
-    return tf.gather(best_anchor, winners), winners
+    same = tf.equal(best_anchor[:, :, None], best_anchor[:, None, :])  # [B, M, M]
+    higher = claim_iou[:, None, :] > claim_iou[:, :, None]
+    tie_first = tf.logical_and(
+        tf.equal(claim_iou[:, None, :], claim_iou[:, :, None]), (index[None, :] < index[:, None])[None]
+    )
+    beats = tf.logical_or(higher, tie_first)  # beats[b, j, k]: claim k beats claim j
+    beaten = tf.reduce_any(tf.logical_and(tf.logical_and(same, beats), claims[:, None, :]), axis=2)
+    winners = tf.logical_and(claims, tf.logical_not(beaten))  # [B, M]; at most one per anchor
+    # Scatter box index + 1 of the winners (0 for the rest) onto their anchors: an anchor receives at
+    # most one non-zero value, so the summing scatter is exact in any order.
+    b = tf.shape(iou)[0]
+    batch_index = tf.broadcast_to(tf.range(b)[:, None], tf.shape(best_anchor))
+    indices = tf.stack([batch_index, best_anchor], axis=-1)  # [B, M, 2]
+    claimed = tf.scatter_nd(indices, tf.where(winners, index[None, :] + 1, 0), tf.shape(iou)[:2])  # [B, N]
+    return claimed > 0, tf.maximum(claimed - 1, 0)
 
 
 class AnchorLabeler:
@@ -119,7 +136,7 @@ class AnchorLabeler:
         self._anchor_areas = tf.constant((boxes[:, 2:3] - boxes[:, 0:1]) * (boxes[:, 3:4] - boxes[:, 1:2]))
 
     def label(self, boxes: tf.Tensor, classes: tf.Tensor, num_boxes: tf.Tensor | None = None) -> dict[str, Any]:
-        """Labels all anchors against the ground truth of one image.
+        """Labels all anchors against the ground truth of one image (the host path).
 
         Args:
           boxes: [M, 4] (ymin, xmin, ymax, xmax) in input pixels, padded.
@@ -135,6 +152,9 @@ class AnchorLabeler:
             for ignored ones;
           ``box_weights``: [N] float32, 1 for positive anchors;
           ``num_positives``: float32 scalar.
+
+        Raises:
+          tf.errors.InvalidArgumentError: a class index >= ``num_classes``.
         """
         boxes = tf.reshape(tf.cast(boxes, tf.float32), [-1, 4])
         classes = tf.reshape(tf.cast(classes, tf.int32), [-1])
@@ -142,58 +162,105 @@ class AnchorLabeler:
             # Only the real boxes enter the [N, M] IoU matrix (M is often ~7 of a 100-row pad).
             n = tf.minimum(tf.cast(tf.reshape(num_boxes, []), tf.int32), tf.shape(classes)[0])
             boxes, classes = boxes[:n], classes[:n]
-        tf.debugging.assert_less(
-            classes,
-            self.num_classes,
-            message=f"anchor labeler: a ground-truth class index is >= num_classes ({self.num_classes})",
-        )
-        # A padding row makes argmax well defined for images without boxes.
+        classes = self._checked(classes)
+        # A padding row keeps the box axis non-empty for images without boxes.
         boxes = tf.concat([boxes, tf.zeros([1, 4], tf.float32)], axis=0)
         classes = tf.concat([classes, tf.constant([-1], tf.int32)], axis=0)
-        valid = classes >= 0
-
+        best_gt, positive, negative = (t[0] for t in self._match(boxes[None], classes[None]))
+        # Codes only for the (few) positive anchors, scattered into zeros: on a CPU core that is
+        # cheaper than encoding every anchor as label_batch does.
         anchor_boxes = tf.constant(self.anchors.boxes)
-        iou = tf.where(valid[None, :], self._iou_with_anchors(boxes), -1.0)  # [N, M]
-        best_iou = tf.reduce_max(iou, axis=1)
-        best_gt = tf.argmax(iou, axis=1, output_type=tf.int32)
-        positive = best_iou >= self.match_threshold
-        negative = best_iou < self.unmatched_threshold
-        if self.force_match:
-            forced_anchor, forced_gt = _force_matches(iou, valid)
-            is_forced = tf.scatter_nd(forced_anchor[:, None], tf.ones_like(forced_gt, tf.bool), tf.shape(best_gt))
-            best_gt = tf.tensor_scatter_nd_update(best_gt, forced_anchor[:, None], forced_gt)
-            positive = tf.logical_or(positive, is_forced)
-            negative = tf.logical_and(negative, tf.logical_not(is_forced))
-
-        # Codes only for the (few) positive anchors, scattered into zeros.
         pos = tf.cast(tf.where(positive), tf.int32)  # [P, 1]
         pos_codes = encode_boxes(
             tf.gather(boxes, tf.gather_nd(best_gt, pos)), tf.gather_nd(anchor_boxes, pos), self.scale_factors
         )
-        box_targets = tf.scatter_nd(pos, pos_codes, tf.shape(anchor_boxes))
-        cls_targets = tf.where(positive, tf.gather(classes, best_gt), -1)
         box_weights = tf.cast(positive, tf.float32)
-        cls_weights = tf.cast(tf.logical_or(positive, negative), tf.float32)
         return {
-            "cls_targets": self.anchors.unpack(cls_targets),
-            "box_targets": self.anchors.unpack(box_targets),
-            "cls_weights": cls_weights,
+            "cls_targets": self.anchors.unpack(tf.where(positive, tf.gather(classes, best_gt), -1)),
+            "box_targets": self.anchors.unpack(tf.scatter_nd(pos, pos_codes, tf.shape(anchor_boxes))),
+            "cls_weights": tf.cast(tf.logical_or(positive, negative), tf.float32),
             "box_weights": box_weights,
             "num_positives": tf.reduce_sum(box_weights),
         }
 
+    def label_batch(self, boxes: tf.Tensor, classes: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Labels all anchors of a batch; static shapes, so it runs inside an XLA-compiled step.
+
+        The device path: the training step labels its batch on the accelerator, where the [B, N, M]
+        IoU of every anchor with every (padded) box costs little, instead of the host's input
+        pipeline, where it is the most expensive per-image work at 512 px.
+
+        Args:
+          boxes: [B, M, 4] (ymin, xmin, ymax, xmax) in input pixels, M >= 1.
+          classes: [B, M] class channel indices, -1 for padding rows.
+
+        Returns:
+          Flat targets in anchor layout order: ``cls_targets`` [B, N] int32 (-1 for non-positive
+          anchors), ``box_targets`` [B, N, 4], ``cls_weights`` and ``box_weights`` [B, N] float32,
+          ``num_positives`` [B] float32. Class indices are not range-checked here (see
+          :meth:`check_classes`).
+        """
+        boxes = tf.cast(boxes, tf.float32)
+        classes = tf.cast(classes, tf.int32)
+        best_gt, positive, negative = self._match(boxes, classes)
+        anchor_boxes = tf.constant(self.anchors.boxes)[None]  # [1, N, 4]
+        matched = tf.gather(boxes, best_gt, batch_dims=1)  # [B, N, 4]
+        # Non-positive anchors encode themselves (a finite zero code), then get zeros anyway.
+        matched = tf.where(positive[..., None], matched, anchor_boxes)
+        codes = encode_boxes(matched, anchor_boxes, self.scale_factors)
+        box_weights = tf.cast(positive, tf.float32)
+        return {
+            "cls_targets": tf.where(positive, tf.gather(classes, best_gt, batch_dims=1), -1),
+            "box_targets": codes * box_weights[..., None],
+            "cls_weights": tf.cast(tf.logical_or(positive, negative), tf.float32),
+            "box_weights": box_weights,
+            "num_positives": tf.reduce_sum(box_weights, axis=1),
+        }
+
+    def _match(self, boxes: tf.Tensor, classes: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """[B, M, 4] boxes, [B, M] classes -> the box of every anchor, positive, negative ([B, N] each)."""
+        valid = classes >= 0  # [B, M]
+        iou = tf.where(valid[:, None, :], self._iou_with_anchors(boxes), -1.0)  # [B, N, M]
+        best_iou = tf.reduce_max(iou, axis=2)
+        best_gt = tf.argmax(iou, axis=2, output_type=tf.int32)
+        positive = best_iou >= self.match_threshold
+        negative = best_iou < self.unmatched_threshold
+        if self.force_match:
+            is_forced, forced_gt = _force_matches(iou, valid)
+            best_gt = tf.where(is_forced, forced_gt, best_gt)
+            positive = tf.logical_or(positive, is_forced)
+            negative = tf.logical_and(negative, tf.logical_not(is_forced))
+        return best_gt, positive, negative
+
     def _iou_with_anchors(self, boxes: tf.Tensor) -> tf.Tensor:
-        """[N, M] IoU of every anchor with ``boxes`` [M, 4] (anchor coordinates and areas precomputed)."""
-        ymin, xmin, ymax, xmax = self._anchor_columns
-        b_ymin, b_xmin, b_ymax, b_xmax = (boxes[None, :, i] for i in range(4))
+        """[B, N, M] IoU of every anchor with ``boxes`` [B, M, 4] (anchor coordinates and areas precomputed)."""
+        ymin, xmin, ymax, xmax = (c[None] for c in self._anchor_columns)  # [1, N, 1]
+        b_ymin, b_xmin, b_ymax, b_xmax = (boxes[:, None, :, i] for i in range(4))  # [B, 1, M]
         inter_h = tf.maximum(tf.minimum(ymax, b_ymax) - tf.maximum(ymin, b_ymin), 0.0)
         inter_w = tf.maximum(tf.minimum(xmax, b_xmax) - tf.maximum(xmin, b_xmin), 0.0)
         inter = inter_h * inter_w
-        union = self._anchor_areas + (b_ymax - b_ymin) * (b_xmax - b_xmin) - inter
+        union = self._anchor_areas[None] + (b_ymax - b_ymin) * (b_xmax - b_xmin) - inter
         return tf.where(union > 0.0, inter / tf.maximum(union, 1e-12), 0.0)
+
+    def _checked(self, classes: tf.Tensor) -> tf.Tensor:
+        check = tf.debugging.assert_less(
+            classes,
+            self.num_classes,
+            message=f"anchor labeler: a ground-truth class index is >= num_classes ({self.num_classes})",
+        )
+        with tf.control_dependencies([check]):
+            return tf.identity(classes)
 
     def __call__(self, element: Mapping[str, Any]) -> dict[str, Any]:
         """The input pipeline's ``label_fn``: the element plus the targets of :meth:`label`."""
         out = dict(element)
         out.update(self.label(element["boxes"], element["classes"], element.get("num_boxes")))
+        return out
+
+    def check_classes(self, element: Mapping[str, Any]) -> dict[str, Any]:
+        """The input pipeline's ``label_fn`` when the training step labels: the element, with its
+        class indices checked against ``num_classes`` (a clear error on the host, not a silent
+        all-background one-hot on the device)."""
+        out = dict(element)
+        out["classes"] = self._checked(tf.cast(element["classes"], tf.int32))
         return out

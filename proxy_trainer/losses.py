@@ -78,9 +78,9 @@ def retinanet_loss(
     Args:
       outputs: the model's ``cls_outputs`` (level -> [B, H, W, A * K]) and
         ``box_outputs`` (level -> [B, H, W, A * 4]).
-      labels: batched labeller targets: ``cls_targets`` (level -> [B, H, W, A]),
-        ``box_targets`` (level -> [B, H, W, A * 4]), ``cls_weights`` and
-        ``box_weights`` ([B, N]).
+      labels: batched labeller targets: ``cls_targets`` (level -> [B, H, W, A],
+        or flat [B, N]), ``box_targets`` (level -> [B, H, W, A * 4], or flat
+        [B, N, 4]), ``cls_weights`` and ``box_weights`` ([B, N]).
       anchors: the anchors the labels were made with.
       num_classes: K.
       alpha: focal loss alpha.
@@ -94,8 +94,11 @@ def retinanet_loss(
     """
     cls_logits = anchors.flatten(outputs["cls_outputs"], num_classes)  # [B, N, K]
     box_codes = anchors.flatten(outputs["box_outputs"], 4)  # [B, N, 4]
-    cls_targets = tf.squeeze(anchors.flatten(labels["cls_targets"], 1), -1)  # [B, N]
-    box_targets = anchors.flatten(labels["box_targets"], 4)
+    cls_targets, box_targets = labels["cls_targets"], labels["box_targets"]
+    if isinstance(cls_targets, Mapping):  # per level, as the host labeller batches them
+        cls_targets = tf.squeeze(anchors.flatten(cls_targets, 1), -1)  # [B, N]
+    if isinstance(box_targets, Mapping):
+        box_targets = anchors.flatten(box_targets, 4)  # [B, N, 4]
     cls_weights = tf.cast(labels["cls_weights"], tf.float32)
     box_weights = tf.cast(labels["box_weights"], tf.float32)
 

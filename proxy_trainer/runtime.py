@@ -1,9 +1,10 @@
 """Where and how a trial runs: precision, XLA, determinism and seeds.
 
 ``setup_runtime`` resolves the "auto" settings of a ``TrainerConfig`` for
-this machine: with a GPU, bfloat16 mixed precision, XLA and TensorFlow's
-graph optimizer; without one, float32, no XLA, no graph optimizer (it only
-lengthens tracing there) and TensorFlow op determinism (so the same seed
+this machine: with a GPU, bfloat16 mixed precision, XLA, TensorFlow's
+graph optimizer and anchor labelling inside the training step; without one,
+float32, no XLA, no graph optimizer (it only lengthens tracing there),
+anchor labelling in the input pipeline and TensorFlow op determinism (so the same seed
 gives the same metrics on CPU). It seeds Python, NumPy and TensorFlow
 (``keras.utils.set_random_seed``).
 
@@ -36,6 +37,7 @@ class Runtime:
       jit_compile: the training and inference steps are XLA-compiled.
       deterministic: TensorFlow op determinism is on.
       graph_optimizer: TensorFlow's graph optimizer (Grappler) runs on traced functions.
+      label_on_device: the training step labels anchors (not the input pipeline).
     """
 
     has_gpu: bool
@@ -43,6 +45,7 @@ class Runtime:
     jit_compile: bool
     deterministic: bool
     graph_optimizer: bool = True
+    label_on_device: bool = False
 
     @property
     def loss_scaling(self) -> bool:
@@ -75,9 +78,11 @@ def resolve_runtime(config: TrainerConfig, has_gpu: bool | None = None) -> Runti
     jit = has_gpu if config.jit_compile == "auto" else config.jit_compile == "on"
     deterministic = (not has_gpu) if config.deterministic == "auto" else config.deterministic == "on"
     optimizer = has_gpu if config.graph_optimizer == "auto" else config.graph_optimizer == "on"
+    on_device = has_gpu if config.anchor_labeling == "auto" else config.anchor_labeling == "device"
     return Runtime(
-        has_gpu=has_gpu, precision=precision, jit_compile=jit, deterministic=deterministic, graph_optimizer=optimizer
-    )
+        has_gpu=has_gpu, precision=precision, jit_compile=jit, deterministic=deterministic, graph_optimizer=optimizer,
+        label_on_device=on_device,
+    )  # fmt: skip
 
 
 def setup_runtime(config: TrainerConfig, seed: int) -> Runtime:

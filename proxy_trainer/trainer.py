@@ -243,8 +243,11 @@ def _train(
     labeler = AnchorLabeler(
         anchors, model_cfg.num_classes, match_threshold=cfg.match_threshold, unmatched_threshold=cfg.unmatched_threshold
     )
-    dataset = data.train_dataset(cfg.batch_size, seed=seed, label_fn=labeler, start_example=first * cfg.batch_size)
-    train_step = _make_train_step(state, anchors, model_cfg, cfg)
+    on_device = state.runtime.label_on_device
+    label_fn = labeler.check_classes if on_device else labeler
+    dataset = data.train_dataset(cfg.batch_size, seed=seed, label_fn=label_fn, start_example=first * cfg.batch_size)
+    train_step = _make_train_step(state, anchors, model_cfg, cfg, labeler if on_device else None)
+    keys = _DEVICE_LABEL_KEYS if on_device else _TRAIN_KEYS
 
     iterator = iter(dataset)
     last: dict[str, float] = {}
@@ -252,7 +255,8 @@ def _train(
     start = time.perf_counter()
     pending = None  # the previous step, checked after the next one is dispatched (no per-step stall)
     for step in range(first + 1, state.total_steps + 1):
-        result = train_step(_model_inputs(next(iterator)))
+        batch = next(iterator)
+        result = train_step({k: batch[k] for k in keys})
         if pending is not None:
             _raise_if_non_finite(*pending, state)
         pending = (step, result)
@@ -289,8 +293,10 @@ def _train(
     return {"steps_run": steps_run, "images_per_s": images_per_s, "final_loss": last.get("loss", float("nan"))}
 
 
-# The batch keys the training step reads (the rest stay on the host).
+# The batch keys the training step reads (the rest stay on the host): labelled on the host, or
+# labelled by the step itself.
 _TRAIN_KEYS = ("image", "cls_targets", "box_targets", "cls_weights", "box_weights")
+_DEVICE_LABEL_KEYS = ("image", "boxes", "classes")
 
 
 def _model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
@@ -309,12 +315,17 @@ def _raise_if_non_finite(step: int, result: dict[str, tf.Tensor], state: _TrainS
     )
 
 
-def _make_train_step(state: _TrainState, anchors: Anchors, model_cfg: Any, cfg: TrainerConfig):
+def _make_train_step(
+    state: _TrainState, anchors: Anchors, model_cfg: Any, cfg: TrainerConfig, labeler: AnchorLabeler | None = None
+):
+    """The traced training step; with ``labeler``, it labels the batch's padded boxes itself."""
     model, optimizer = state.model, state.optimizer
     variables = model.trainable_variables
     loss_scaling = state.runtime.loss_scaling
 
     def train_step(batch):
+        if labeler is not None:
+            batch = {"image": batch["image"], **labeler.label_batch(batch["boxes"], batch["classes"])}
         with tf.GradientTape() as tape:
             outputs = model(batch["image"], training=True)
             losses = retinanet_loss(

@@ -30,6 +30,7 @@ RUNTIME_FIELDS = {
         "eval_batch_size",
         "jit_compile",
         "graph_optimizer",
+        "anchor_labeling",
     ),
     "data": (
         "annotation_file",

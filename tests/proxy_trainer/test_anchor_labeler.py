@@ -104,3 +104,47 @@ def test_bad_thresholds_and_classes():
         AnchorLabeler(ANCHORS, K, match_threshold=0.3, unmatched_threshold=0.4)
     with pytest.raises(tf.errors.InvalidArgumentError, match="class index is >= num_classes"):
         _label([ANCHORS.boxes[0]], [K])
+
+
+def _random_boxes(rng, n):
+    y, x = np.sort(rng.uniform(0, 64, (2, n, 2)), axis=2)
+    return np.stack([y[:, 0], x[:, 0], y[:, 1], x[:, 1]], axis=1)
+
+
+def test_labelling_a_padded_batch_equals_labelling_each_image():
+    """The device path (padded batch, static shapes, XLA) gives the host path's targets."""
+    rng = np.random.default_rng(0)
+    small = [30.0, 30.0, 33.0, 33.0]  # forced match
+    images = [
+        ([ANCHORS.boxes[40], small, [5.0, 6.0, 60.0, 50.0]], [1, 0, 2]),
+        ([], []),  # no boxes
+        ([small, [29.0, 29.0, 35.0, 35.0]], [0, 1]),  # two claims on one anchor
+        (_random_boxes(rng, 6), [0, 1, 2, 0, 1, 2]),
+    ]
+    max_boxes = 8
+    labeler = AnchorLabeler(ANCHORS, K)
+    boxes = np.zeros([len(images), max_boxes, 4], np.float32)
+    classes = -np.ones([len(images), max_boxes], np.int32)
+    for i, (b, c) in enumerate(images):
+        boxes[i, : len(b)], classes[i, : len(c)] = np.reshape(b, [-1, 4]), c
+    eager = labeler.label_batch(tf.constant(boxes), tf.constant(classes))
+    compiled = tf.function(labeler.label_batch, jit_compile=True)(tf.constant(boxes), tf.constant(classes))
+    for i, (b, _) in enumerate(images):
+        host = labeler.label(tf.constant(boxes[i]), tf.constant(classes[i]), num_boxes=len(b))
+        flat = {
+            "cls_targets": ANCHORS.flatten({k: v[None] for k, v in host["cls_targets"].items()}, 1)[0, :, 0],
+            "box_targets": ANCHORS.flatten({k: v[None] for k, v in host["box_targets"].items()}, 4)[0],
+        }
+        for key in ("cls_targets", "box_targets", "cls_weights", "box_weights", "num_positives"):
+            want = (flat.get(key, host[key])).numpy()
+            np.testing.assert_allclose(eager[key][i].numpy(), want, atol=1e-5, err_msg=f"image {i} {key}")
+            np.testing.assert_allclose(compiled[key][i].numpy(), want, atol=1e-4, err_msg=f"image {i} {key} (XLA)")
+    assert float(eager["num_positives"][1]) == 0.0 and float(eager["num_positives"][0]) >= 3
+
+
+def test_check_classes_is_the_device_paths_guard():
+    labeler = AnchorLabeler(ANCHORS, K)
+    element = {"boxes": tf.zeros([2, 4]), "classes": tf.constant([0, -1])}
+    assert labeler.check_classes(element)["classes"].numpy().tolist() == [0, -1]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="class index is >= num_classes"):
+        labeler.check_classes({"boxes": tf.zeros([1, 4]), "classes": tf.constant([K])})

@@ -101,6 +101,9 @@ def test_runtime_auto_settings():
         "float16", True, False, True,
     )  # fmt: skip
     assert runtime.graph_optimizer
+    assert gpu.label_on_device and not cpu.label_on_device
+    assert resolve_runtime(TrainerConfig(anchor_labeling="device"), has_gpu=False).label_on_device
+    assert not resolve_runtime(TrainerConfig(anchor_labeling="host"), has_gpu=True).label_on_device
 
 
 def test_setup_runtime_switches_the_graph_optimizer_both_ways():
@@ -182,6 +185,25 @@ def test_resume_mid_training_reaches_the_same_metrics(cache_dir, reference_run, 
     # A finished trial run again only evaluates.
     again = train_and_evaluate(TINY_ARCH, tiny_config(cache_dir), workdir, seed=3)
     assert again["steps_run"] == 0 and again["AP"] == uninterrupted["AP"]
+
+
+def test_labelling_in_the_training_step_trains_on_the_same_targets(cache_dir, tmp_path):
+    """Same losses step by step, up to float rounding of the box codes (which a few SGD steps of a
+    tiny model amplify: 1e-8 in the codes became 1% of the loss by step 6, so later steps are
+    compared loosely)."""
+    losses = {}
+    for mode in ("host", "device"):
+        config = tiny_config(cache_dir, anchor_labeling=mode)
+        assert resolve_runtime(config.trainer).label_on_device == (mode == "device")
+        events = []
+        metrics = train_and_evaluate(TINY_ARCH, config, str(tmp_path / mode), seed=3, progress=events.append)
+        losses[mode] = [e["loss"] for e in events if e["event"] == "train"]
+        assert metrics["steps_run"] == 6 and math.isfinite(metrics["final_loss"]) and 0 <= metrics["AP"] <= 1
+    host, device = losses["host"], losses["device"]
+    assert len(host) == len(device) == 6
+    assert device[0] == pytest.approx(host[0], rel=1e-6)
+    assert device[1] == pytest.approx(host[1], rel=1e-4)
+    assert device == pytest.approx(host, rel=0.05)
 
 
 def test_a_workdir_of_another_trial_is_refused(cache_dir, reference_run):
