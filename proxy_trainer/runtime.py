@@ -9,7 +9,9 @@ gives the same metrics on CPU). It seeds Python, NumPy and TensorFlow
 (``keras.utils.set_random_seed``).
 
 Op determinism is a process-wide TensorFlow switch that cannot be turned off
-again; a process that trains with it on keeps it on.
+again; a process that trains with it on keeps it on. XLA has no deterministic
+max-pool gradient, so determinism and XLA exclude each other: "auto" picks
+one, and setting both "on" is refused.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from collections.abc import Iterator
 
 import keras
 import tensorflow as tf
+from tensorflow.python.framework import config as tf_config  # is_op_determinism_enabled has no public API
 
+from proxy_trainer.errors import TrainingError
 from proxy_trainer.train_config import TrainerConfig
 
 # Keras dtype policy of each precision: mixed = float32 variables, low-precision compute.
@@ -75,8 +79,16 @@ def resolve_runtime(config: TrainerConfig, has_gpu: bool | None = None) -> Runti
     precision = config.mixed_precision
     if precision == "auto":
         precision = "bfloat16" if has_gpu else "float32"
-    jit = has_gpu if config.jit_compile == "auto" else config.jit_compile == "on"
-    deterministic = (not has_gpu) if config.deterministic == "auto" else config.deterministic == "on"
+    # XLA cannot compile the max-pool gradient deterministically (TF 2.21), so an "auto" switch yields
+    # to the other one set explicitly (both set "on" is refused by TrainerConfig.validate).
+    if config.jit_compile == "auto":
+        jit = has_gpu and config.deterministic != "on"
+    else:
+        jit = config.jit_compile == "on"
+    if config.deterministic == "auto":
+        deterministic = not has_gpu and not jit
+    else:
+        deterministic = config.deterministic == "on"
     optimizer = has_gpu if config.graph_optimizer == "auto" else config.graph_optimizer == "on"
     on_device = has_gpu if config.anchor_labeling == "auto" else config.anchor_labeling == "device"
     return Runtime(
@@ -86,8 +98,19 @@ def resolve_runtime(config: TrainerConfig, has_gpu: bool | None = None) -> Runti
 
 
 def setup_runtime(config: TrainerConfig, seed: int) -> Runtime:
-    """Resolves the runtime, seeds every generator, sets the graph optimizer and op determinism."""
+    """Resolves the runtime, seeds every generator, sets the graph optimizer and op determinism.
+
+    Raises:
+      TrainingError: XLA asked for in a process where an earlier trial turned op determinism on.
+    """
     runtime = resolve_runtime(config)
+    if runtime.jit_compile and tf_config.is_op_determinism_enabled():
+        raise TrainingError(
+            "this trial XLA-compiles its steps (trainer.jit_compile), but an earlier trial in this process "
+            "turned TensorFlow op determinism on, which cannot be turned off and has no deterministic XLA "
+            "max-pool gradient; run trials of different trainer.deterministic settings in separate processes "
+            "(search.fresh_worker_per_trial=true), or set trainer.jit_compile=off"
+        )
     # A process-wide switch, set on every call: functions traced from now on follow it.
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": not runtime.graph_optimizer})
     keras.utils.set_random_seed(seed)

@@ -49,10 +49,12 @@ class TrainerConfig:
       box_loss_weight: weight of the box loss against the class loss.
       mixed_precision: "auto" (bfloat16 on a GPU, float32 on CPU),
         "float32", "bfloat16" or "float16" (with dynamic loss scaling).
-      jit_compile: XLA-compile the training step: "auto" (on with a GPU),
-        "on" or "off".
-      deterministic: TensorFlow op determinism: "auto" (on without a GPU, so
-        the same seed gives the same metrics on CPU), "on" or "off".
+      jit_compile: XLA-compile the training step: "auto" (on with a GPU,
+        unless ``deterministic`` is "on"), "on" or "off".
+      deterministic: TensorFlow op determinism: "auto" (on without a GPU and
+        without XLA, so the same seed gives the same metrics on CPU), "on" or
+        "off". XLA cannot compile the max-pool gradient deterministically, so
+        it and ``jit_compile`` cannot both be "on".
       graph_optimizer: TensorFlow's graph optimizer (Grappler) on the traced
         steps: "auto" (on with a GPU), "on" or "off". On CPU it adds seconds
         to the first step of every trial and no measured speed (3 s of a
@@ -146,6 +148,11 @@ class TrainerConfig:
         for name in ("jit_compile", "deterministic", "graph_optimizer"):
             if getattr(self, name) not in SWITCHES:
                 bad(name, ", ".join(SWITCHES))
+        if self.jit_compile == "on" and self.deterministic == "on":
+            raise ValueError(
+                "trainer.jit_compile and trainer.deterministic are both 'on'; XLA has no deterministic "
+                "max-pool gradient (TensorFlow 2.21): turn one off or leave it 'auto'"
+            )
         if self.anchor_labeling not in LABELLING:
             bad("anchor_labeling", ", ".join(LABELLING))
         if not 0 <= self.score_threshold < 1:

@@ -7,6 +7,7 @@ learns.
 
 import dataclasses
 import glob
+import json
 import math
 import os
 import subprocess
@@ -204,6 +205,52 @@ def test_labelling_in_the_training_step_trains_on_the_same_targets(cache_dir, tm
     assert device[0] == pytest.approx(host[0], rel=1e-6)
     assert device[1] == pytest.approx(host[1], rel=1e-4)
     assert device == pytest.approx(host, rel=0.05)
+
+
+_GPU_DEFAULTS_RUN = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from test_trainer import TINY_ARCH, tiny_config
+from proxy_trainer.runtime import resolve_runtime
+from proxy_trainer.train_config import TrainerConfig
+from proxy_trainer.trainer import train_and_evaluate
+
+config = tiny_config(sys.argv[2], anchor_labeling="device", jit_compile="on", mixed_precision="bfloat16",
+                     graph_optimizer="on", deterministic="auto")
+events = []
+metrics = train_and_evaluate(TINY_ARCH, config, sys.argv[3], seed=3, progress=events.append)
+runtime = resolve_runtime(config.trainer)
+gpu = resolve_runtime(TrainerConfig(), has_gpu=True)
+print(json.dumps({
+    "same_as_gpu": runtime.__dict__ == {**gpu.__dict__, "has_gpu": False},
+    "losses": [e["loss"] for e in events if e["event"] == "train"], "AP": metrics["AP"],
+}))
+"""
+
+
+def test_the_gpu_defaults_train_on_cpu_too(cache_dir, tmp_path):
+    """bfloat16, one XLA-compiled step that labels its own anchors, Grappler, no op determinism:
+    what "auto" picks with a GPU, run here (in a fresh process: this one has op determinism on) so
+    a change that breaks XLA compilation fails without a GPU."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    args = [sys.executable, "-c", _GPU_DEFAULTS_RUN, os.path.dirname(__file__), cache_dir, str(tmp_path)]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["same_as_gpu"]
+    assert len(result["losses"]) == 6 and all(math.isfinite(v) for v in result["losses"])
+    assert 0 <= result["AP"] <= 1
+
+
+def test_xla_and_op_determinism_exclude_each_other(cache_dir, tmp_path):
+    with pytest.raises(ValueError, match="jit_compile and trainer.deterministic are both 'on'"):
+        TrainerConfig(jit_compile="on", deterministic="on").validate()
+    assert not resolve_runtime(TrainerConfig(jit_compile="on"), has_gpu=False).deterministic
+    assert not resolve_runtime(TrainerConfig(deterministic="on"), has_gpu=True).jit_compile
+    # This process has op determinism on (earlier trials): XLA is refused with a clear error.
+    setup_runtime(TrainerConfig(), seed=0)
+    with pytest.raises(TrainingError, match="turned TensorFlow op determinism on"):
+        train_and_evaluate(TINY_ARCH, tiny_config(cache_dir, jit_compile="on"), str(tmp_path), seed=0)
 
 
 def test_a_workdir_of_another_trial_is_refused(cache_dir, reference_run):
