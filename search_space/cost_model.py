@@ -8,22 +8,11 @@ and 5), and counts every weight and every operation. Tests check that it
 equals the built Keras model's ``count_params()`` and an operation count
 taken from the built graph, for random architectures and every preset.
 
-Conventions (batch 1, inference):
-
-* ``params`` counts every weight the Keras model holds, trainable or not:
-  conv kernels, conv biases (head only) and the four vectors of each batch
-  norm (gamma, beta, moving mean, moving variance), as ``count_params()``
-  does.
-* ``flops`` follows the TensorFlow profiler's float-operation registry, the
-  tool behind the published figures: a convolution is
-  ``2 * k * k * c_in * c_out * h_out * w_out``, a bias add one per output
-  element, a sum of n tensors ``n - 1`` per element (residual adds and
-  parent fusion alike), a 3x3 max-pool 9 per output element. Batch norm
-  (folded into the convolution at inference; the reference's fused op is
-  not in the registry), activations, nearest-neighbour upsampling and
-  reshapes count zero.
-* ``multiply_adds = flops // 2``: the paper's "FLOPs" are multiply-adds,
-  measured as the profiler's float operations over two.
+Conventions (batch 1, inference) are those of ``search_space.layer_costs``,
+which counts each layer group: ``params`` is every weight the Keras model
+holds, trainable or not, as ``count_params()`` gives it; ``flops`` follows the
+TensorFlow profiler's float-operation registry; and ``multiply_adds = flops // 2``,
+the paper's "FLOPs".
 
 With this convention the SpineNet-49 RetinaNet at 640 px with 90 classes and
 a 4 x 256 head has 85,152,135,675 multiply-adds: 0.3% below the published
@@ -47,9 +36,9 @@ import dataclasses
 
 from search_space.architecture import BOTTLENECK, Architecture, validate_architecture
 from search_space.errors import ArchitectureError
+from search_space.layer_costs import _block_group, _head, _resample, _Tally
 from search_space.widths import (
     BOTTLENECK_EXPANSION,
-    BOX_PARAMS_PER_ANCHOR,
     FILTER_SIZE_MAP,
     STEM_CONV_FILTERS,
     STEM_CONV_KERNEL,
@@ -57,44 +46,7 @@ from search_space.widths import (
     base_filters,
     check_input_size,
     level_size,
-    resample_filters,
 )
-
-# A 3x3 max-pool compares 9 inputs per output element (profiler convention).
-_POOL_AREA = 9
-
-
-@dataclasses.dataclass
-class _Tally:
-    """A running count; ``add`` keeps conv multiply-adds and other float ops apart."""
-
-    params: int = 0
-    conv_macs: int = 0
-    other_flops: int = 0
-
-    def conv(self, kernel: int, c_in: int, c_out: int, size_out: int, bias: bool = False) -> None:
-        self.params += kernel * kernel * c_in * c_out + (c_out if bias else 0)
-        self.conv_macs += kernel * kernel * c_in * c_out * size_out * size_out
-        if bias:
-            self.other_flops += c_out * size_out * size_out
-
-    def batch_norm(self, channels: int) -> None:
-        self.params += 4 * channels
-
-    def add_n(self, n: int, channels: int, size: int) -> None:
-        self.other_flops += (n - 1) * channels * size * size
-
-    def max_pool(self, channels: int, size_out: int) -> None:
-        self.other_flops += _POOL_AREA * channels * size_out * size_out
-
-    def absorb(self, other: _Tally) -> None:
-        self.params += other.params
-        self.conv_macs += other.conv_macs
-        self.other_flops += other.other_flops
-
-    @property
-    def flops(self) -> int:
-        return 2 * self.conv_macs + self.other_flops
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,60 +110,6 @@ class ModelCost:
     endpoint_shapes: tuple[tuple[int, int, int, int], ...]
     head_shapes: tuple[tuple[int, int, int, int, int], ...]
     blocks: tuple[BlockCost, ...]
-
-
-def _block_group(
-    tally: _Tally, block_fn: str, c_in: int, filters: int, stride: int, repeats: int, size_in: int, size_out: int
-) -> int:
-    """A block group: the first block may stride and project, the repeats keep the shape.
-
-    Returns:
-      The output channels.
-    """
-    c_out = filters * BOTTLENECK_EXPANSION if block_fn == BOTTLENECK else filters
-    for r in range(repeats):
-        s = stride if r == 0 else 1
-        if c_in != c_out or s != 1:  # projection shortcut, as the reference decides it
-            tally.conv(1, c_in, c_out, size_out)
-            tally.batch_norm(c_out)
-        if block_fn == BOTTLENECK:
-            tally.conv(1, c_in, filters, size_in if r == 0 else size_out)  # the stride sits on the 3x3
-            tally.batch_norm(filters)
-            tally.conv(3, filters, filters, size_out)
-            tally.batch_norm(filters)
-            tally.conv(1, filters, c_out, size_out)
-            tally.batch_norm(c_out)
-        else:
-            tally.conv(3, c_in, filters, size_out)
-            tally.batch_norm(filters)
-            tally.conv(3, filters, filters, size_out)
-            tally.batch_norm(filters)
-        tally.add_n(2, c_out, size_out)
-        c_in = c_out
-    return c_out
-
-
-def _resample(
-    tally: _Tally, where: str, c_parent: int, fn_parent: str, s_parent: int, s_target: int, c_target: int, alpha: float
-) -> None:
-    """Cross-scale resampling of one parent (SPINENET.md section 5)."""
-    reduced = resample_filters(c_parent, fn_parent, alpha)
-    if reduced < 1:
-        raise ArchitectureError(
-            f"{where}: resample_alpha {alpha} reduces {c_parent} channels to 0; raise resample_alpha or filter_size_scale"
-        )
-    tally.conv(1, c_parent, reduced, s_parent)
-    tally.batch_norm(reduced)
-    size = s_parent
-    if size > s_target:
-        size = -(-size // 2)
-        tally.conv(3, reduced, reduced, size)
-        tally.batch_norm(reduced)
-        while size > s_target:
-            size = -(-size // 2)
-            tally.max_pool(reduced, size)
-    tally.conv(1, reduced, c_target, s_target)
-    tally.batch_norm(c_target)
 
 
 @dataclasses.dataclass
@@ -355,32 +253,6 @@ def check_buildable(architecture: Architecture, *, input_size: int, min_level: i
     and a scaling that leaves every convolution at least one channel.
     """
     _walk_backbone(architecture, input_size, min_level, max_level)
-
-
-def _head(
-    endpoint_shapes, num_classes: int, num_anchors: int, num_convs: int, num_filters: int
-) -> tuple[_Tally, tuple[tuple[int, int, int, int, int], ...]]:
-    """RetinaNet head: class and box subnets whose convs are shared across levels.
-
-    Each subnet is ``num_convs`` x (3x3 conv with bias -> batch norm -> act),
-    with one batch norm per level, then a 3x3 conv with bias to the outputs.
-    """
-    tally = _Tally()
-    shapes = []
-    for n, (level, height, _, c_in) in enumerate(endpoint_shapes):
-        per_level = _Tally()
-        for outputs in (num_anchors * num_classes, num_anchors * BOX_PARAMS_PER_ANCHOR):
-            channels = c_in
-            for _ in range(num_convs):
-                per_level.conv(3, channels, num_filters, height, bias=True)
-                per_level.batch_norm(num_filters)
-                channels = num_filters
-            per_level.conv(3, channels, outputs, height, bias=True)
-        if n:  # the convs are shared: only the per-level batch norms add weights
-            per_level.params = 2 * num_convs * 4 * num_filters
-        tally.absorb(per_level)
-        shapes.append((level, height, height, num_anchors * num_classes, num_anchors * BOX_PARAMS_PER_ANCHOR))
-    return tally, tuple(shapes)
 
 
 def _positive_int(name: str, value, minimum: int = 1) -> int:
