@@ -51,6 +51,7 @@ import bench_model  # noqa: E402  (the reference venv and model builder live the
 PAPER_TRAIN_IMAGES = 110_895
 PAPER_EVAL_IMAGES = 7_392
 PAPER_EPOCHS = 5
+PAPER_EXPERIMENT = "spinenet49_coco_proxy"
 
 
 def _synthetic_data(input_size: int, cache_dir: str):
@@ -147,27 +148,33 @@ def _run_steps(python: str, impls: list[str], args) -> dict:
 def _trainer_rates(
     args, *, batch_size: int, steps: int, precision: str, jit: str, eval_images: int, labelling: str = "auto"
 ) -> dict:
-    """train_and_evaluate at the proxy size on synthetic data; its measured rates."""
+    """train_and_evaluate with the paper experiment's settings on synthetic data; its measured rates.
+
+    ``spinenet49_coco_proxy``'s model, data and trainer sections (so the evaluation batch, augmentation
+    and post-processing are what a search runs), with synthetic images instead of COCO and the batch,
+    step count, precision, XLA and labelling of this measurement.
+    """
+    import dataclasses
     import types
 
-    from proxy_trainer.data_config import DataConfig, SyntheticConfig
-    from proxy_trainer.model_config import ModelConfig
-    from proxy_trainer.train_config import TrainerConfig
+    from experiments.registry import get_experiment
+    from proxy_trainer.data_config import SyntheticConfig
     from proxy_trainer.trainer import train_and_evaluate
     from search_space import spinenet49
 
+    paper = get_experiment(PAPER_EXPERIMENT)
     config = types.SimpleNamespace(
-        model=ModelConfig(model_id=args.model_id, input_size=args.input_size, num_classes=args.num_classes),
-        data=DataConfig(
-            source="synthetic",
-            synthetic=SyntheticConfig(num_images=max(2 * eval_images, batch_size * 4)),
-            holdout_size=eval_images,
-            cache_dir=args.cache_dir,
+        model=dataclasses.replace(
+            paper.model, model_id=args.model_id, input_size=args.input_size, num_classes=args.num_classes
         ),
-        trainer=TrainerConfig(
-            batch_size=batch_size, train_steps=steps, warmup_steps=min(steps, 10), learning_rate=0.01,
+        data=dataclasses.replace(
+            paper.data, source="synthetic", synthetic=SyntheticConfig(num_images=max(2 * eval_images, batch_size * 4)),
+            holdout_size=eval_images, cache_dir=args.cache_dir,
+        ),
+        trainer=dataclasses.replace(
+            paper.trainer, batch_size=batch_size, train_steps=steps, warmup_steps=min(steps, 10),
             mixed_precision=precision, jit_compile=jit, checkpoint_interval=0, log_interval=max(1, steps // 4),
-            eval_batch_size=min(batch_size, 64), anchor_labeling=labelling, deterministic="off",
+            anchor_labeling=labelling, deterministic="off",
         ),
     )  # fmt: skip
     with tempfile.TemporaryDirectory() as workdir:
