@@ -20,6 +20,7 @@ from absl import flags
 
 from nas.cli_flags import FLAGS, HELP_FLAGS, UsageError, describe_flags
 from nas.quiet_tf import DEFAULT_TF_LOG_LEVEL
+from nas.user_errors import is_user_error, one_line
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,31 +41,6 @@ COMMANDS: dict[str, Command] = {
     "plot": Command("nas.commands.plot", "PNG plots: rewards, and a diagram of the best architecture"),
     "describe": Command("nas.commands.describe", "parameters, multiply-adds and shapes of one architecture"),
 }
-
-
-# Errors that a user's input or environment causes (a workdir, a dataset, a
-# Ray address, an evaluator, a corrupt file). Matched by class name so that
-# the CLI need not import TensorFlow or Ray to recognise them.
-USER_ERRORS = {
-    "WorkdirError",
-    "SearchError",
-    "ExecutorError",
-    "EvaluatorError",
-    "TrialLogError",
-    "ControllerStateError",
-    "DataError",
-    "TrainingError",
-}
-
-
-def is_user_error(e: BaseException) -> bool:
-    """Whether ``e`` is one of the errors above (or a subclass)."""
-    return any(cls.__name__ in USER_ERRORS for cls in type(e).__mro__)
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return " ".join(text.splitlines()) if text else type(e).__name__
 
 
 def _load(name: str):
@@ -132,7 +108,7 @@ def main(argv: list[str]) -> int:
     except Exception as e:
         if not is_user_error(e):
             raise
-        print(f"nas-search {name}: error: {_one_line(e)}", file=sys.stderr)
+        print(f"nas-search {name}: error: {one_line(e)}", file=sys.stderr)
         return 2
 
 

@@ -39,6 +39,7 @@ import yaml
 from absl import flags
 
 from nas.cli_flags import HELP_FLAGS, describe_flags
+from nas.user_errors import is_path_error, one_line
 
 FLAGS = flags.FlagValues()
 flags.DEFINE_string("arch", None, "Architecture JSON file, or preset:NAME (e.g. preset:spinenet49).", flag_values=FLAGS)
@@ -212,23 +213,18 @@ def main(argv: list[str]) -> int:
     try:
         return _train()
     except (UsageError, ConfigError, ArchitectureError, UnknownExperimentError) as e:
-        print(f"nas-train: error: {_one_line(e)}", file=sys.stderr)
+        print(f"nas-train: error: {one_line(e)}", file=sys.stderr)
         return 2
     except Exception as e:
-        # Bad data is bad input (2); a trial that fails in training (e.g. a non-finite loss) is 1.
+        # Bad data or an unusable path is bad input (2); a trial that fails in training (e.g. a non-finite loss) is 1.
         names = {cls.__name__ for cls in type(e).__mro__}
-        if "DataError" in names:
-            print(f"nas-train: error: {_one_line(e)}", file=sys.stderr)
+        if "DataError" in names or is_path_error(e):
+            print(f"nas-train: error: {one_line(e)}", file=sys.stderr)
             return 2
         if "TrainingError" in names:
-            print(f"nas-train: error: {_one_line(e)}", file=sys.stderr)
+            print(f"nas-train: error: {one_line(e)}", file=sys.stderr)
             return 1
         raise
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return " ".join(text.splitlines()) if text else type(e).__name__
 
 
 def run() -> None:

@@ -84,6 +84,7 @@ def test_config_file_overrides(tmp_path):
         ),
         (["space", "--experiment=spinenet49_coco_proxy", "--params_override=oops"], "not of the form key=value"),
         (["space", "--experiment=spinenet49_coco_proxy", "--config_file=/no/such.yaml"], "cannot read config file"),
+        (["search", "--experiment=synthetic_smoke", "--workdir=/dev/null/w"], "/dev/null/w: Not a directory"),
     ],
 )
 def test_bad_command_lines_get_one_error_line_and_exit_2(args, message):

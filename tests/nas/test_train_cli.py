@@ -72,10 +72,14 @@ def _run(capsys, *args):
         (["--arch=preset:spinenet49", "--experiment=synthetic_smoke", "--workdir=W", "--seed=-1"], "--seed"),
         (["--arch=preset:spinenet49", "--bogus=1"], "bogus"),
         (["--arch=preset:spinenet49", "--experiment=synthetic_smoke", "--workdir=W", "extra"], "unexpected argument 'extra'"),
+        (["--arch=preset:spinenet49", "--experiment=synthetic_smoke", "--workdir=FILE/w"], "FILE/w: Not a directory"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, args, message):
+    (tmp_path / "file").write_text("a file, not a directory")
     args = [a.replace("--workdir=W", f"--workdir={tmp_path / 'w'}") for a in args]
+    args = [a.replace("FILE", str(tmp_path / "file")) for a in args]
+    message = message.replace("FILE", str(tmp_path / "file"))
     code, err = _run(capsys, *args)
     assert code == 2
     assert len(err) == 1 and err[0].startswith("nas-train: error: ") and message in err[0], err
