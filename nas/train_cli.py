@@ -176,10 +176,9 @@ def _train() -> int:
 
 
 def _write_text(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text if text.endswith("\n") else text + "\n")
-    os.replace(tmp, path)
+    from search_space.serialization import write_file_atomically
+
+    write_file_atomically(path, text if text.endswith("\n") else text + "\n")
 
 
 def _help() -> str:

@@ -22,6 +22,8 @@ import time
 import uuid
 from typing import Any
 
+from search_space.serialization import write_file_atomically
+
 SCHEMA_VERSION = 1
 _KEEP_SNAPSHOTS = 3
 
@@ -31,19 +33,8 @@ class WorkdirError(RuntimeError):
 
 
 def atomic_write_json(path: str, data: Any) -> None:
-    """Writes JSON to a temporary file, fsyncs it, then renames it over ``path``."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1, allow_nan=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """Writes ``data`` as JSON atomically (``search_space.write_file_atomically``); an OSError names ``path``."""
+    write_file_atomically(path, json.dumps(data, indent=1, allow_nan=False) + "\n")
 
 
 def read_json(path: str, what: str) -> Any:

@@ -21,6 +21,7 @@ reference implementation, with the stem blocks first as
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -215,13 +216,34 @@ def load_architecture(path: str | os.PathLike) -> tuple[Architecture, Provenance
 
 
 def save_architecture(path: str | os.PathLike, arch: Architecture, provenance: Provenance | None = None) -> None:
-    """Writes ``arch`` as schema JSON, atomically (temporary file, then rename)."""
+    """Writes ``arch`` as schema JSON, atomically (see :func:`write_file_atomically`)."""
+    write_file_atomically(path, architecture_to_json(arch, provenance) + "\n")
+
+
+def write_file_atomically(path: str | os.PathLike, text: str) -> None:
+    """Writes ``text`` to a temporary file beside ``path``, fsyncs it, renames it over ``path`` and
+    fsyncs the directory: readers see the old file or the new one, never a part.
+
+    Raises:
+      OSError: the file cannot be written; its ``filename`` is ``path`` (the temporary file is removed).
+    """
+    path = os.fspath(path)
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(architecture_to_json(arch, provenance) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise OSError(e.errno, e.strerror, path) from e
+    dir_fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def architecture_to_block_specs(arch: Architecture) -> list[tuple]:

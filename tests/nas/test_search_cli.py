@@ -116,6 +116,13 @@ def test_status_export_and_plot_after_a_search(chaos_search, tmp_path):
     assert len(files) == 3 and files[0].startswith("rank01_")
     specs = json.loads((tmp_path / "specs" / files[0]).read_text())
     assert specs[0] == [2, "bottleneck", [None, None], False]
+    # A destination that cannot be written (its parent is a file): one line naming it, nothing left.
+    blocked = tmp_path / "specs" / files[0] / "best.json"
+    r = nas_search("export", f"--workdir={wd}", f"--output={blocked}")
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert lines[0].startswith(f"nas-search export: error: {blocked.parent}: "), r.stderr
+    assert sorted(os.listdir(tmp_path / "specs")) == files
 
     r = nas_search("plot", f"--workdir={wd}", "--json")
     assert r.returncode == 0, r.stderr

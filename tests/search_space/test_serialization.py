@@ -1,6 +1,7 @@
 """Architecture files: JSON schema, block specs, and the loader's errors."""
 
 import json
+import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -205,3 +206,17 @@ def test_fuzzed_json_values_load_or_raise_the_project_error(value):
         architecture_from_json(json.dumps(value))
     except ArchitectureError:
         pass
+
+
+def test_atomic_write_names_the_destination_and_leaves_no_temporary_file(tmp_path):
+    from search_space.serialization import write_file_atomically
+
+    path = tmp_path / "arch.json"
+    write_file_atomically(path, "old\n")
+    write_file_atomically(path, "new\n")
+    assert path.read_text() == "new\n" and os.listdir(tmp_path) == ["arch.json"]
+    (tmp_path / "dir.json").mkdir()  # renaming a file over a directory fails after the write
+    with pytest.raises(OSError) as raised:
+        write_file_atomically(tmp_path / "dir.json", "x")
+    assert raised.value.filename == str(tmp_path / "dir.json")
+    assert sorted(os.listdir(tmp_path)) == ["arch.json", "dir.json"] and not os.listdir(tmp_path / "dir.json")
