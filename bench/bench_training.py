@@ -83,7 +83,8 @@ def _measure_steps(args) -> dict:
     anchors = Anchors(args.input_size)
     data = _synthetic_data(args.input_size, args.cache_dir)
     labeler = AnchorLabeler(anchors, args.num_classes)
-    batch = trainer._model_inputs(next(iter(data.train_dataset(args.batch_size, seed=0, label_fn=labeler))))
+    labelled = next(iter(data.train_dataset(args.batch_size, seed=0, label_fn=labeler)))
+    batch = {k: labelled[k] for k in trainer._TRAIN_KEYS}
 
     def momentum_step(forward, variables):
         # The same loss and SGD-with-momentum update, written with TensorFlow ops, for either model.

@@ -299,10 +299,6 @@ _TRAIN_KEYS = ("image", "cls_targets", "box_targets", "cls_weights", "box_weight
 _DEVICE_LABEL_KEYS = ("image", "boxes", "classes")
 
 
-def _model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
-    return {k: batch[k] for k in _TRAIN_KEYS}
-
-
 def _raise_if_non_finite(step: int, result: dict[str, tf.Tensor], state: _TrainState) -> None:
     if bool(result["finite"].numpy()):
         return
