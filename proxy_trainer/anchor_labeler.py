@@ -13,11 +13,12 @@ Rules (RetinaNet paper section 4; the reference labeller):
   boxes claim the same anchor, the one with the higher IoU keeps it (the
   reference keeps the first listed; they differ only in that case).
 
-Pure TensorFlow ops with static shapes. Two places to run it: the host, as the
+Pure TensorFlow ops. Two places to run it: the host, as the
 input pipeline's ``label_fn`` (:meth:`AnchorLabeler.label`, per element after
 augmentation, on the real boxes only), or the accelerator, inside the
-training step (:meth:`AnchorLabeler.label_batch` on the padded batch), which
-takes the most expensive per-image work off the input pipeline at 512 px.
+training step (:meth:`AnchorLabeler.label_batch` on the padded batch, static
+shapes, so XLA compiles it), which takes the most expensive per-image work off
+the input pipeline at 512 px.
 Both give the same targets.
 """
 
@@ -94,7 +95,7 @@ def _force_matches(iou: tf.Tensor, valid: tf.Tensor) -> tuple[tf.Tensor, tf.Tens
 
 
 class AnchorLabeler:
-    """Computes per-anchor class and box targets for one image.
+    """Computes per-anchor class and box targets, for one image or a padded batch.
 
     Args:
       anchors: the anchors of the training input size.
