@@ -7,25 +7,29 @@ proxy-training images and one for the held-out reward images, plus the held-out 
 small COCO-format JSON (so trials never parse the full instances JSON).
 
 A cache is complete when its ``manifest.json`` (written last, atomically) lists every shard with its
-size; it is built in a staging directory that is renamed into place, so an interrupted or failed build
-never leaves a directory that looks valid. The cache key covers the annotation file (path, size and
-modification time), the image directory path, the split, the resolution and the storage format.
+size. A directory without one is a build that did not finish, and is rebuilt; a complete cache that
+does not open or verify is a ``CacheError`` that tells the user to remove it, and is never deleted or
+rebuilt automatically, since trials on other nodes may be reading it. Concurrent builders take turns
+or reuse each other's result (``cache_publish`` says what that guarantees on POSIX and on gs://). The
+cache key covers the annotation file (path, size and modification time), the image directory path,
+the split, the resolution and the storage format.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from proxy_trainer.cache_publish import CacheError as CacheError  # raised here, caught by callers
+from proxy_trainer.cache_publish import atomic_directory, damaged, has_manifest
 from proxy_trainer.coco_data import CocoDataset, DataError, join_path, load_coco, read_json, split_image_ids
 from proxy_trainer.data_config import DataConfig
 
@@ -105,25 +109,33 @@ def ensure_cache(
 ) -> PreprocessCache:  # fmt: skip
     """The cache for this data, split and resolution: reused when complete, else built.
 
+    A directory without a manifest (a build that was killed) is rebuilt; one with a manifest is only
+    ever opened, so that no worker's files disappear under it. Builders of one cache at once take
+    turns or reuse the first one's result (see ``cache_publish``).
+
     Raises:
+      CacheError: the cache is complete (its manifest is there) but does not open; the message names
+        it and says to remove it.
       DataError: bad data (see ``load_coco``), an image file that does not decode or decodes to
         another size than the JSON says, or a held-out split larger than the data; the message names
         the file, and no partial cache is left behind.
     """
+    log = log or _quiet
     key = cache_key(
         annotation_file, image_dir, holdout_size=config.holdout_size, split_seed=config.split_seed,
         input_size=input_size, image_format=config.cache_image_format, box_tolerance=config.box_tolerance,
     )  # fmt: skip
     directory = join_path(cache_root(config.cache_dir), f"coco-{key}")
-    with contextlib.suppress(DataError):
+    if has_manifest(directory):
         return open_cache(directory, key)
-    (log or _quiet)(f"building the preprocessing cache {directory} from {annotation_file}")
-    dataset = load_coco(annotation_file, image_dir, box_tolerance=config.box_tolerance)
-    train_ids, holdout_ids = split_image_ids(
-        dataset.image_ids, config.holdout_size, config.split_seed, source=annotation_file
-    )
-    with atomic_directory(directory, lambda d: _is_valid(d, key)) as staging:
-        _write_cache(dataset, train_ids, holdout_ids, staging, key, config, input_size, log or _quiet)
+    with atomic_directory(directory, lambda d: open_cache(d, key) is not None, log=log) as staging:
+        if staging is not None:  # else another process built it while this one waited
+            log(f"building the preprocessing cache {directory} from {annotation_file}")
+            dataset = load_coco(annotation_file, image_dir, box_tolerance=config.box_tolerance)
+            train_ids, holdout_ids = split_image_ids(
+                dataset.image_ids, config.holdout_size, config.split_seed, source=annotation_file
+            )
+            _write_cache(dataset, train_ids, holdout_ids, staging, key, config, input_size, log)
     return open_cache(directory, key)
 
 
@@ -131,22 +143,42 @@ def open_cache(directory: str, key: str | None = None) -> PreprocessCache:
     """Reads a cache's manifest and checks that every file it lists is there with its size.
 
     Raises:
-      DataError: no manifest, another format version or key, or a missing or truncated file.
+      DataError: no manifest (the cache is incomplete; ``ensure_cache`` rebuilds it).
+      CacheError: the manifest is there but unreadable, of another format version or key, or a file
+        it lists is missing or has another size.
     """
-    manifest = read_manifest(join_path(directory, MANIFEST))
     where = f"{directory}: preprocessing cache"
-    if manifest is None:
-        raise DataError(f"{where} is incomplete: no readable {MANIFEST}")
+    if not has_manifest(directory):
+        raise DataError(f"{where} is incomplete: no {MANIFEST} (its build did not finish)")
+    manifest = _read_manifest(directory)
     if manifest.get("format_version") != CACHE_FORMAT_VERSION:
-        raise DataError(f"{where} has format {manifest.get('format_version')}; this code reads {CACHE_FORMAT_VERSION}")
+        raise damaged(
+            directory, f"{where} has format {manifest.get('format_version')}; this code reads {CACHE_FORMAT_VERSION}"
+        )
     if key is not None and manifest.get("key") != key:
-        raise DataError(f"{where} has key {manifest.get('key')}, expected {key}")
+        raise damaged(directory, f"{where} has key {manifest.get('key')}, expected {key}")
     try:
         return _cache_from_manifest(directory, manifest)
     except DataError:
         raise
+    except tf.errors.OpError as e:  # e.g. gs:// unreachable: not damage, so no advice to remove it
+        raise DataError(f"{where} cannot be read: {e.message.splitlines()[0]}") from None
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise DataError(f"{where} has a malformed {MANIFEST}: {type(e).__name__} {e}") from None
+        raise damaged(directory, f"{where} has a malformed {MANIFEST}: {type(e).__name__} {e}") from None
+
+
+def _read_manifest(directory: str) -> dict[str, Any]:
+    path = join_path(directory, MANIFEST)
+    try:
+        with tf.io.gfile.GFile(path, "r") as f:
+            data = json.loads(f.read())
+    except tf.errors.OpError as e:
+        raise damaged(directory, f"{path}: cannot read the cache manifest: {e.message.splitlines()[0]}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise damaged(directory, f"{path}: cache manifest is not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise damaged(directory, f"{path}: cache manifest is not a JSON object")
+    return data
 
 
 def _cache_from_manifest(directory: str, manifest: dict[str, Any]) -> PreprocessCache:
@@ -156,9 +188,11 @@ def _cache_from_manifest(directory: str, manifest: dict[str, Any]) -> Preprocess
     for name, size in files.items():
         path = join_path(directory, name)
         if not tf.io.gfile.exists(path):
-            raise DataError(f"{where} is incomplete: {name} is missing")
+            raise damaged(directory, f"{where} is corrupt: {name} is missing")
         if tf.io.gfile.stat(path).length != size:
-            raise DataError(f"{where} is corrupt: {name} has {tf.io.gfile.stat(path).length} bytes, expected {size}")
+            raise damaged(
+                directory, f"{where} is corrupt: {name} has {tf.io.gfile.stat(path).length} bytes, expected {size}"
+            )
     splits = {
         name: CacheSplit(name, s["num_examples"], tuple(join_path(directory, x["file"]) for x in s["shards"]))
         for name, s in manifest["splits"].items()
@@ -174,7 +208,7 @@ def verify_cache(cache: PreprocessCache) -> None:
     """Reads every record of every shard (checksums included) and counts them.
 
     Raises:
-      DataError: naming the shard that does not read back or holds the wrong number of records.
+      CacheError: naming the shard that does not read back or holds the wrong number of records.
     """
     for split in (cache.train, cache.holdout):
         total = 0
@@ -182,11 +216,11 @@ def verify_cache(cache: PreprocessCache) -> None:
             try:
                 total += sum(1 for _ in tf.data.TFRecordDataset(path))
             except tf.errors.OpError as e:
-                raise DataError(f"{path}: cache shard is corrupt: {e.message.splitlines()[0]}") from None
+                msg = e.message.splitlines()[0]
+                raise damaged(cache.directory, f"{path}: cache shard is corrupt: {msg}") from None
         if total != split.num_examples:
-            raise DataError(
-                f"{cache.directory}: {split.name} split holds {total} records, manifest says {split.num_examples}"
-            )
+            problem = f"{split.name} split holds {total} records, manifest says {split.num_examples}"
+            raise damaged(cache.directory, f"{cache.directory}: {problem}")
 
 
 def parse_record(serialized: tf.Tensor, image_format: str) -> dict[str, tf.Tensor]:
@@ -302,33 +336,6 @@ def _unreadable(path: str) -> str:
     return f"{path}: image file could not be read"
 
 
-@contextlib.contextmanager
-def atomic_directory(final: str, is_complete: Callable[[str], bool]) -> Iterator[str]:
-    """Yields a fresh staging directory; on success renames it to ``final``, on failure removes it.
-
-    A ``final`` that exists but is not complete (left by an older, broken build) is replaced; one
-    that another process completed meanwhile is kept and the staging copy dropped.
-    """
-    staging = f"{final.rstrip('/')}.staging-{uuid.uuid4().hex[:12]}"
-    tf.io.gfile.makedirs(staging)
-    try:
-        yield staging
-    except BaseException:
-        _remove(staging)
-        raise
-    if tf.io.gfile.exists(final):
-        if is_complete(final):
-            _remove(staging)
-            return
-        _remove(final)
-    try:
-        tf.io.gfile.rename(staging, final)
-    except tf.errors.OpError:
-        _remove(staging)
-        if not is_complete(final):
-            raise
-
-
 def write_json_file(path: str, obj: Any) -> None:
     """Writes JSON to ``path`` atomically (a temporary file renamed into place)."""
     tmp = f"{path}.tmp-{uuid.uuid4().hex[:12]}"
@@ -355,20 +362,6 @@ def default_cache_root() -> str:
 def cache_root(cache_dir: str) -> str:
     """``cache_dir``, or the default root when it is empty."""
     return cache_dir or default_cache_root()
-
-
-def _is_valid(directory: str, key: str) -> bool:
-    try:
-        open_cache(directory, key)
-    except (DataError, KeyError, TypeError):
-        return False
-    return True
-
-
-def _remove(path: str) -> None:
-    with contextlib.suppress(tf.errors.OpError):
-        if tf.io.gfile.exists(path):
-            tf.io.gfile.rmtree(path)
 
 
 def _bytes(value: bytes) -> tf.train.Feature:

@@ -1,19 +1,26 @@
-"""The one-time preprocessing cache (proxy_trainer.preprocess_cache): build, reuse, bad data, corruption."""
+"""The one-time preprocessing cache (proxy_trainer.preprocess_cache): build, reuse, bad data, damage, concurrency."""
 
 import json
 import os
+import re
+import subprocess
+import sys
+import threading
+import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from proxy_trainer import preprocess_cache
+from nas.user_errors import is_user_error, one_line
+from proxy_trainer import cache_publish, preprocess_cache
 from proxy_trainer.coco_data import DataError, load_coco
 from proxy_trainer.data_config import DataConfig, SyntheticConfig
-from proxy_trainer.preprocess_cache import ensure_cache, open_cache, parse_record, verify_cache
+from proxy_trainer.preprocess_cache import CacheError, ensure_cache, open_cache, parse_record, verify_cache
 from proxy_trainer.synthetic_coco import ensure_synthetic_coco
 
 SIZE = 64  # the input resolution the cache is built for
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def config(cache_dir, **kw):
@@ -92,44 +99,200 @@ def test_the_key_follows_split_resolution_format_and_the_annotation_file(source,
     assert key(*source, **base) != reference  # the annotation file changed
 
 
+def snapshot(root):
+    """Every file under ``root`` with its bytes and inode (a replaced file gets another inode)."""
+    files = {}
+    for directory, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(directory, name)
+            files[os.path.relpath(path, root)] = (open(path, "rb").read(), os.stat(path).st_ino)
+    return files
+
+
 def break_by(kind, cache):
     shard = cache.train.shard_paths[0]
     manifest = os.path.join(cache.directory, "manifest.json")
+    data = json.load(open(manifest))
     if kind == "missing shard":
         os.remove(shard)
     elif kind == "truncated shard":
         with open(shard, "r+b") as f:
             f.truncate(os.path.getsize(shard) - 7)
-    elif kind == "no manifest":
-        os.remove(manifest)
     elif kind == "garbled manifest":
         with open(manifest, "w") as f:
             f.write('{"format_version": 1, "key')
     elif kind == "manifest without splits":
-        data = json.load(open(manifest))
         del data["splits"]
+        json.dump(data, open(manifest, "w"))
+    elif kind == "manifest of other data":  # its key matches, its shard sizes do not
+        data["splits"]["holdout"]["shards"][0]["bytes"] += 100
         json.dump(data, open(manifest, "w"))
 
 
 @pytest.mark.parametrize(
     "kind, message",
     [
-        ("missing shard", r"is incomplete: train-00000-of-00002.tfrecord is missing"),
+        ("missing shard", r"is corrupt: train-00000-of-00002.tfrecord is missing"),
         ("truncated shard", r"is corrupt: train-00000-of-00002.tfrecord has \d+ bytes, expected \d+"),
-        ("no manifest", r"is incomplete: no readable manifest.json"),
-        ("garbled manifest", r"is incomplete: no readable manifest.json"),
+        ("garbled manifest", r"manifest.json: cache manifest is not valid JSON"),
         ("manifest without splits", r"has a malformed manifest.json: KeyError 'splits'"),
+        ("manifest of other data", r"is corrupt: holdout-00000-of-00001.tfrecord has \d+ bytes, expected \d+"),
     ],
 )
-def test_a_partial_or_corrupt_cache_is_detected_and_rebuilt(source, tmp_path, kind, message):
+def test_a_damaged_complete_cache_is_an_error_and_is_never_deleted(source, tmp_path, kind, message):
     cfg = config(tmp_path)
     cache = ensure_cache(*source, cfg, SIZE)
     break_by(kind, cache)
-    with pytest.raises(DataError, match=message):
+    before = snapshot(tmp_path)
+    for attempt in (lambda: open_cache(cache.directory), lambda: ensure_cache(*source, cfg, SIZE)):
+        with pytest.raises(CacheError, match=message) as caught:
+            attempt()
+        text = one_line(caught.value)
+        assert text.startswith(cache.directory) and f"remove {cache.directory} to rebuild it" in text
+        assert is_user_error(caught.value)  # one line on stderr, exit status 2
+        assert snapshot(tmp_path) == before  # nothing deleted, replaced or added
+
+
+def test_an_incomplete_cache_is_rebuilt_and_a_dead_build_is_cleaned_up(source, tmp_path):
+    cfg = config(tmp_path)
+    cache = ensure_cache(*source, cfg, SIZE)
+    os.remove(os.path.join(cache.directory, "manifest.json"))  # the build was killed before its manifest
+    with pytest.raises(DataError, match=r"preprocessing cache is incomplete: no manifest.json"):
         open_cache(cache.directory)
-    rebuilt = ensure_cache(*source, cfg, SIZE)
+    dead = f"{cache.directory}.staging-0123456789ab"  # a killed build's staging directory
+    os.makedirs(dead)
+    open(os.path.join(dead, "train-00000-of-00002.tfrecord"), "wb").write(b"partial")
+    logs = []
+    rebuilt = ensure_cache(*source, cfg, SIZE, logs.append)
     assert rebuilt == cache and cache_dirs(tmp_path) == [os.path.basename(cache.directory)]
+    assert os.listdir(tmp_path) == [os.path.basename(cache.directory)]  # no staging directory or lock left
+    assert any(dead in m and "did not finish" in m for m in logs)
     verify_cache(rebuilt)
+
+
+def run_ensure_cache(source, cache_dir, *, go=None, ready=None):
+    """Starts another OS process that calls ensure_cache (after ``go`` exists) and prints JSON."""
+    args = {
+        "root": ROOT, "source": list(source), "config": dict(annotation_file="x", image_dir="x", holdout_size=6,
+        cache_dir=str(cache_dir), cache_shard_size=10), "size": SIZE, "go": go, "ready": ready,
+    }  # fmt: skip
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.Popen(
+        [sys.executable, "-c", ENSURE_CACHE, json.dumps(args)], stdout=subprocess.PIPE, env=env, text=True
+    )
+
+
+ENSURE_CACHE = """
+import json, os, sys, time
+args = json.loads(sys.argv[1])
+sys.path.insert(0, args["root"])
+from proxy_trainer.data_config import DataConfig
+from proxy_trainer.preprocess_cache import ensure_cache
+if args["ready"]:
+    open(args["ready"], "w").close()
+while args["go"] and not os.path.exists(args["go"]):
+    time.sleep(0.005)
+logs = []
+try:
+    cache = ensure_cache(*args["source"], DataConfig(**args["config"]), args["size"], logs.append)
+    print(json.dumps({"directory": cache.directory, "logs": logs}))
+except Exception as e:
+    print(json.dumps({"error": f"{type(e).__name__}: {e}", "logs": logs}))
+"""
+
+
+def result_of(process):
+    out, _ = process.communicate(timeout=300)
+    assert process.returncode == 0
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_two_processes_building_at_once_share_one_complete_cache(source, tmp_path):
+    go = str(tmp_path / "go")
+    ready = [str(tmp_path / f"ready-{i}") for i in range(2)]
+    root = tmp_path / "cache"
+    processes = [run_ensure_cache(source, root, go=go, ready=r) for r in ready]
+    deadline = time.monotonic() + 120
+    while not all(os.path.exists(r) for r in ready) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    open(go, "w").close()  # both have imported TensorFlow: start them together
+    results = [result_of(p) for p in processes]
+    assert [r.get("error") for r in results] == [None, None]
+    directories = {r["directory"] for r in results}
+    assert len(directories) == 1
+    builds = [m for r in results for m in r["logs"] if m.startswith("building the preprocessing cache")]
+    assert len(builds) == 1  # one built, the other waited and reused it
+    assert os.listdir(root) == [os.path.basename(directories.pop())]  # no staging directory or lock left
+    cache = ensure_cache(*source, config(root), SIZE)
+    verify_cache(cache)
+    assert (cache.train.num_examples, cache.holdout.num_examples) == (18, 6)
+
+
+def test_a_readers_files_stay_while_another_process_ensures_the_cache(source, tmp_path):
+    cache = ensure_cache(*source, config(tmp_path), SIZE)
+    reader = iter(tf.data.TFRecordDataset(list(cache.train.shard_paths + cache.holdout.shard_paths)))
+    seen = [next(reader)]
+    before = snapshot(tmp_path)
+    assert result_of(run_ensure_cache(source, tmp_path)) == {"directory": cache.directory, "logs": []}
+    manifest = os.path.join(cache.directory, "manifest.json")
+    good = open(manifest, "rb").read()
+    open(manifest, "wb").write(b"{")  # what a failed read (e.g. on gs://) looks like to the other process
+    other = result_of(run_ensure_cache(source, tmp_path))
+    assert other["error"].startswith(f"CacheError: {manifest}: cache manifest is not valid JSON")
+    open(manifest, "wb").write(good)
+    seen += list(reader)
+    assert len(seen) == 24  # the reader read every record of the files it opened
+    assert snapshot(tmp_path) == before  # same files, same inodes
+
+
+def test_a_waiting_builder_leaves_a_live_builders_staging_alone(source, tmp_path):
+    cfg = config(tmp_path)
+    directory = os.path.join(str(tmp_path), "coco-" + preprocess_cache.cache_key(
+        *source, holdout_size=6, split_seed=0, input_size=SIZE, image_format="jpeg", box_tolerance=1.0))  # fmt: skip
+    logs, result = [], {}
+    with cache_publish._build_lock(directory, print) as locked:  # a live builder in its staging directory
+        assert locked
+        live = f"{directory}.staging-live00000000"
+        os.makedirs(live)
+        waiter = threading.Thread(target=lambda: result.update(cache=ensure_cache(*source, cfg, SIZE, logs.append)))
+        waiter.start()
+        waiter.join(timeout=3)
+        assert waiter.is_alive() and os.path.isdir(live)  # it waits and touches nothing
+        assert any(m.startswith(f"waiting for the process that is building {directory}") for m in logs)
+        assert f"process {os.getpid()} on" in logs[0]
+    waiter.join(timeout=120)  # the "live builder" stopped without publishing: its staging is stale now
+    assert result["cache"].directory == directory and os.listdir(tmp_path) == [os.path.basename(directory)]
+
+
+def test_without_atomic_rename_a_published_directory_is_never_replaced(tmp_path, monkeypatch):
+    """The gs:// way (no lock, files moved one by one): a builder that finishes second keeps the first's."""
+    monkeypatch.setattr(cache_publish, "is_local", lambda path: False)
+    final = str(tmp_path / "d")
+    dead = tmp_path / "d.staging-dead00000000"
+    dead.mkdir()
+
+    def fill(directory, text):
+        os.makedirs(os.path.join(directory, "sub"))
+        open(os.path.join(directory, "sub", "a.txt"), "w").write(text)
+        open(os.path.join(directory, "manifest.json"), "w").write(text)
+
+    logs = []
+    complete = lambda d: open(os.path.join(d, "manifest.json")).read() in ("first", "second")  # noqa: E731
+    with cache_publish.atomic_directory(final, complete, log=logs.append) as second:
+        fill(second, "second")
+        with cache_publish.atomic_directory(final, complete) as first:
+            fill(first, "first")
+        published = snapshot(final)
+    assert snapshot(final) == published and published["sub/a.txt"][0] == b"first"
+    assert sorted(os.listdir(tmp_path)) == ["d", dead.name]  # both staging copies gone; a dead one is only listed
+    assert any(str(dead) in m for m in logs)
+    with cache_publish.atomic_directory(final, complete) as again:
+        assert again is None
+    open(os.path.join(final, "manifest.json"), "w").write("damaged")
+    with pytest.raises(CacheError, match=rf"{re.escape(final)}: holds a manifest but is not complete; remove "):
+        with cache_publish.atomic_directory(final, complete):
+            pass
+    assert os.path.isfile(os.path.join(final, "sub", "a.txt"))
 
 
 def test_flipped_bytes_in_a_shard_fail_verification(source, tmp_path):
@@ -141,7 +304,7 @@ def test_flipped_bytes_in_a_shard_fail_verification(source, tmp_path):
         f.seek(200)
         f.write(bytes([byte[0] ^ 0xFF]))
     open_cache(cache.directory)  # same size: the manifest check cannot see it
-    with pytest.raises(DataError, match=r"holdout-00000-of-00001.tfrecord: cache shard is corrupt"):
+    with pytest.raises(CacheError, match=r"holdout-00000-of-00001.tfrecord: cache shard is corrupt: .*; remove "):
         verify_cache(cache)
 
 
