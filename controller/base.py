@@ -107,8 +107,12 @@ class Controller(abc.ABC):
         """Everything needed to continue: JSON-ready, with ``schema_version``."""
 
     @abc.abstractmethod
-    def set_state(self, state: dict[str, Any]) -> None:
+    def set_state(self, state: dict[str, Any]) -> list[str] | None:
         """Restores a state from ``get_state``.
+
+        Returns:
+          Notes for the user about what was filled in (e.g. hyperparameters a
+          state of an older version lacks), or None / an empty list.
 
         Raises:
           ControllerStateError: the state is of another schema, algorithm or space.
@@ -312,10 +316,18 @@ class BaseController(Controller):
             "algorithm_state": self._algorithm_state(),
         }
 
-    def set_state(self, state: dict[str, Any]) -> None:
+    def set_state(self, state: dict[str, Any]) -> list[str]:
         """Restores a state from ``get_state`` (of this algorithm, space and hyperparameters).
 
         The state's seed replaces this instance's seed: it is part of the state.
+        A state that lacks hyperparameters this version has (saved before they
+        existed) takes this controller's values for them, which come from the
+        search's frozen config with its defaults filled in; the returned notes
+        say which. A state with a hyperparameter this version does not know,
+        or with a different value, is refused.
+
+        Returns:
+          One note per hyperparameter filled in.
 
         Raises:
           ControllerStateError: naming what does not match or is malformed.
@@ -333,12 +345,22 @@ class BaseController(Controller):
         if _json_normal(state.get("space")) != _json_normal(encoding_signature(self.encoding)):
             raise ControllerStateError(f"{where}: the state was saved over a different search space")
         theirs, ours = _json_normal(state.get("hparams")), _json_normal(self._hparams())
+        notes = []
         if theirs != ours:
             if not isinstance(theirs, dict):
                 raise ControllerStateError(f"{where}: hparams must be a mapping, got {theirs!r}")
-            diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
-            detail = "; ".join(f"{k}: state {theirs.get(k)!r}, this controller {ours.get(k)!r}" for k in diff)
-            raise ControllerStateError(f"{where}: hyperparameters differ ({detail})")
+            missing = sorted(k for k in ours if k not in theirs)
+            diff = sorted(k for k in set(theirs) | set(ours) if k not in missing and theirs.get(k) != ours.get(k))
+            if diff:
+                detail = "; ".join(
+                    f"{k}: state {theirs[k] if k in theirs else '(absent)'!r}, "
+                    f"this controller {ours[k] if k in ours else '(unknown)'!r}"
+                    for k in diff
+                )
+                raise ControllerStateError(f"{where}: hyperparameters differ ({detail})")
+            notes = [
+                f"{where} was saved without hyperparameter {k} (an older version); using {ours[k]!r}" for k in missing
+            ]
         try:
             seed = _count(state, "seed")
             next_id = _count(state, "next_id")
@@ -374,6 +396,7 @@ class BaseController(Controller):
         self._num_failures = num_failures
         self._best_reward = None if best is None else float(best)
         self._in_flight = in_flight
+        return notes
 
 
 def check_hparam(ok: bool, name: str, value: Any, allowed: str) -> None:

@@ -25,6 +25,13 @@ flags.DEFINE_string(
     "evaluator", None, "module:function evaluating an architecture (default: the proxy).", flag_values=FLAGS
 )
 flags.DEFINE_bool("quiet", False, "No progress output.", flag_values=FLAGS)
+flags.DEFINE_bool(
+    "rebuild_controller",
+    False,
+    "Ignore the controller snapshots and rebuild the controller by replaying the whole trial log "
+    "(when a snapshot is refused or disagrees with the log; the snapshots are set aside, not deleted).",
+    flag_values=FLAGS,
+)
 flags.DEFINE_integer(
     "top", None, "How many of the best architectures to list (status: 5, export: 1).", flag_values=FLAGS, lower_bound=1
 )

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from controller.base import Controller, Proposal
+from controller.base import Controller, ControllerStateError, FeedbackError, Proposal
 from experiments.search_config import SearchConfig
 from nas.executors import Outcome, TrialTask
 from nas.trial_store import COMPLETED, FAILED, Trial, TrialStore
@@ -32,12 +32,33 @@ def trial_seed(search_seed: int, trial_id: int) -> int:
     return (search_seed * 1_000_003 + trial_id * 7_919 + 17) % (2**31 - 1)
 
 
+# A trial whose result is not finite is failed at once, not retried: a retry runs the same
+# architecture with the same seed, which on CPU (deterministic) repeats the same NaN. Crashes,
+# dead workers, running out of memory and time limits are retried up to search.max_attempts.
+NOT_RETRIED_ERRORS = ("NonFiniteLossError:",)
+
+
 class ReplayError(WorkdirError):
-    """The controller does not reproduce the proposals in the trial log."""
+    """The controller cannot be brought to the state the trial log describes.
+
+    Raised before the search writes anything: the workdir is left as it was,
+    and every later attempt fails the same way until the user acts.
+    """
+
+
+def rebuild_hint(workdir: Workdir) -> str:
+    """What the user runs to rebuild the controller from the whole trial log."""
+    return (
+        f"run `nas-search resume --workdir={workdir.path} --rebuild_controller` to rebuild the controller "
+        "from the whole trial log (the snapshots are then set aside, not deleted)"
+    )
 
 
 class SearchLoop:
-    """Drives one search in one workdir (the caller holds the workdir's lock)."""
+    """Drives one search in one workdir (the caller holds the workdir's lock).
+
+    ``restore`` first (it reads only), then ``run``.
+    """
 
     def __init__(
         self,
@@ -47,8 +68,8 @@ class SearchLoop:
         controller: Controller,
         encoding: DecisionEncoding,
         search_config: SearchConfig,
-        executor: Any,
         reward_fn: RewardFn,
+        executor: Any = None,
         reporter: Any = None,
         events: Any = None,
     ):
@@ -67,39 +88,99 @@ class SearchLoop:
         self._followers: dict[int, list[int]] = collections.defaultdict(list)
         self._since_snapshot = 0
         self._stop = False
+        self._restored = False
+        self._set_aside: list[tuple[str, str]] = []  # (snapshot path, suffix), done when the run starts
         self.warnings: list[str] = []
+
+    def attach(self, *, executor: Any, events: Any = None, reporter: Any = None) -> None:
+        """Gives the loop where trials run and where it reports (after ``restore``: building them may write)."""
+        self.executor = executor
+        self.events = events
+        self.reporter = reporter
 
     # ----- restore ---------------------------------------------------------------
 
-    def restore(self) -> None:
-        """Brings the controller to the state the trial log describes."""
-        snapshot, self.warnings = self.workdir.latest_snapshot()
+    def restore(self, rebuild: bool = False) -> list[str]:
+        """Brings the controller to the state the trial log describes; writes nothing.
+
+        The newest readable snapshot is restored and the log records after it
+        are replayed (proposals re-drawn and checked against the log, results
+        fed back). Unreadable newer snapshots are skipped (set aside once the
+        search runs). With ``rebuild`` every snapshot is ignored and the whole
+        log is replayed into a fresh controller: on an intact log that gives
+        exactly the controller the snapshots hold.
+
+        Returns:
+          Warnings for the user (snapshots skipped, hyperparameters filled in).
+
+        Raises:
+          ReplayError: a snapshot is refused, or the re-drawn proposals differ
+            from the log; the message says what to do.
+        """
+        snapshot, snapshot_path, problems = self.workdir.latest_snapshot()
+        warnings = []
         start = 0
-        if snapshot is not None and snapshot["log_seq"] <= len(self.store.records):
-            self.controller.set_state(snapshot["controller"])
-            start = snapshot["log_seq"]
+        if rebuild:
+            self._set_aside = [(p, ".replaced") for p in self.workdir.snapshot_paths()]
+            if self._set_aside:
+                warnings.append(
+                    f"controller rebuilt from the whole trial log; {len(self._set_aside)} snapshot(s) set aside "
+                    "as snapshots/*.replaced"
+                )
+        else:
+            self._set_aside = [(p, ".corrupt") for p, _ in problems]
+            warnings += [
+                f"{msg}; using an older snapshot (set aside as {os.path.basename(p)}.corrupt)" for p, msg in problems
+            ]
+            if snapshot is not None and snapshot["log_seq"] <= len(self.store.records):
+                try:
+                    warnings += self.controller.set_state(snapshot["controller"]) or []
+                except ControllerStateError as e:
+                    raise ReplayError(
+                        f"{snapshot_path}: the controller snapshot is refused ({e}); nothing was changed; "
+                        + rebuild_hint(self.workdir)
+                    ) from None
+                start = snapshot["log_seq"]
         for record in self.store.records[:start]:
             if record["event"] == "proposed":
                 self.proposals[record["trial_id"]] = Proposal.from_dict(record["proposal"], self.encoding)
         for record in self.store.iter_since(start):
-            self._replay(record)
-        for trial in self.store.in_flight():
-            self._route(trial)
+            self._replay(record, rebuilding=rebuild or start == 0)
+        self._restored = True
+        self.warnings = warnings
+        return warnings
 
-    def _replay(self, record: dict[str, Any]) -> None:
+    def _replay(self, record: dict[str, Any], rebuilding: bool) -> None:
         event, tid = record["event"], record.get("trial_id")
-        if event == "proposed":
-            proposal = self.controller.propose()
-            if list(proposal.decisions) != list(record["proposal"]["decisions"]):
-                raise ReplayError(
-                    f"{self.store.path}: replaying trial {tid}, the controller proposed a different architecture than "
-                    "the log records; the controller snapshot and the log disagree"
-                )
-            self.proposals[tid] = proposal
-        elif event == "completed":
-            self._feedback(tid, reward=record.get("reward"))
-        elif event == "failed":
-            self._feedback(tid, failure=record.get("error") or "failed")
+        try:
+            if event == "proposed":
+                proposal = self.controller.propose()
+                if list(proposal.decisions) != list(record["proposal"]["decisions"]):
+                    raise self._disagreement(
+                        f"replaying trial {tid}, the controller proposed a different architecture than the log records",
+                        rebuilding,
+                    )
+                self.proposals[tid] = proposal
+            elif event == "completed":
+                self._feedback(tid, reward=record.get("reward"))
+            elif event == "failed":
+                self._feedback(tid, failure=record.get("error") or "failed")
+        except (FeedbackError, KeyError) as e:
+            what = f"replaying record {record.get('seq')} ({event} of trial {tid}), the controller refused it ({e})"
+            raise self._disagreement(what, rebuilding) from None
+
+    def _disagreement(self, what: str, rebuilding: bool) -> ReplayError:
+        if rebuilding:
+            return ReplayError(
+                f"{self.store.path}: {what}, replaying from the start of the log: the log was edited, or the "
+                "controller's code or config changed since the search began; nothing was changed. Restore "
+                "trials.jsonl from a backup, or export what it holds (nas-search export) and start a new search "
+                "in another --workdir"
+            )
+        return ReplayError(
+            f"{self.store.path}: {what} after the newest controller snapshot; the snapshot and the log disagree; "
+            "nothing was changed; " + rebuild_hint(self.workdir)
+        )
 
     def _feedback(self, tid: int, reward: float | None = None, failure: str | None = None) -> None:
         proposal = self.proposals[tid]
@@ -116,10 +197,19 @@ class SearchLoop:
 
     def run(self, max_trials: int) -> None:
         """Runs until ``max_trials`` trials have finished (or a stop is requested)."""
+        if not self._restored:
+            self.restore()
         previous = {sig: signal.signal(sig, self.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            self.restore()
+            rebuilt = any(suffix == ".replaced" for _, suffix in self._set_aside)
+            for path, suffix in self._set_aside:
+                self.workdir.set_aside(path, suffix)
+            self._set_aside = []
+            if rebuilt:
+                self.snapshot()  # the rebuilt controller, so that the next resume starts from it
             self.store.append("run", max_trials=max_trials, pid=os.getpid())
+            for trial in self.store.in_flight():  # run again (or reuse a result recorded since)
+                self._route(trial)
             while not self._stop:
                 self._fill_slots(max_trials)
                 if self.executor.running == 0 and not self._queue:
@@ -190,7 +280,7 @@ class SearchLoop:
         if outcome.kind == "ok":
             result = outcome.result or {}
             metrics = result.get("metrics", {})
-            try:
+            try:  # a non-finite metric or reward fails the trial at once (see NOT_RETRIED_ERRORS)
                 reward = float(self.reward_fn(metrics, self.proposals[tid].architecture))
                 if reward != reward or reward in (float("inf"), float("-inf")):
                     raise ValueError(f"reward is {reward}")
@@ -200,6 +290,10 @@ class SearchLoop:
             self._complete(tid, metrics, reward, worker=result.get("worker"), timings=result.get("timings"))
             return
         self._write_error(tid, outcome)
+        if outcome.kind == "error" and (outcome.error or "").startswith(NOT_RETRIED_ERRORS):
+            # The same architecture and seed would give the same non-finite result again.
+            self._fail(tid, outcome.error)
+            return
         failed_attempts = sum(
             1 for r in self.store.records if r["event"] == "attempt_failed" and r.get("trial_id") == tid
         )

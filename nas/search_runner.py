@@ -73,6 +73,7 @@ def start_or_resume(
     ray_address: str | None = None,
     max_trials: int | None = None,
     quiet: bool = False,
+    rebuild_controller: bool = False,
 ) -> dict[str, Any]:
     """Runs a search in ``workdir_path``: a new one, or the one already there.
 
@@ -84,6 +85,9 @@ def start_or_resume(
         resume). None: the config's, or with ``config=None`` the target of
         the previous run.
       quiet: no progress output.
+      rebuild_controller: ignore the controller snapshots and replay the whole
+        trial log into a fresh controller (the way out when a snapshot is
+        refused or disagrees with the log; exact on an intact log).
 
     Returns:
       A summary (counts, best reward, workdir).
@@ -113,17 +117,30 @@ def start_or_resume(
             config.validate()
         else:
             config = reconcile(workdir, config)
-        _check_data(config)
         search = config.search
         encoding = DecisionEncoding(config.search_space)
         controller = build_controller(config.controller, encoding, seed=search.seed)
         reward_fn = build_reward_fn(config)
-        executor = _build_executor(config, ray_address)  # before anything is written: Ray may be unreachable
-        if is_new:
-            workdir.create(config_to_dict(config))
-        events = SearchEvents(workdir.join("tensorboard"))
-        reporter = None if quiet else Reporter(metric=config.reward.metric)
         with TrialStore(workdir.log_path) as store:
+            loop = SearchLoop(
+                workdir=workdir,
+                store=store,
+                controller=controller,
+                encoding=encoding,
+                search_config=search,
+                reward_fn=reward_fn,
+            )
+            # Nothing is written before the controller is restored: a restore
+            # that fails leaves the workdir exactly as it was.
+            warnings = loop.restore(rebuild=rebuild_controller)
+            _check_data(config)
+            executor = _build_executor(config, ray_address)  # before anything is written: Ray may be unreachable
+            if is_new:
+                workdir.create(config_to_dict(config))
+            for warning in warnings:
+                print(f"warning: {warning}", file=sys.stderr, flush=True)
+            events = SearchEvents(workdir.join("tensorboard"))
+            reporter = None if quiet else Reporter(metric=config.reward.metric)
             if max_trials is None and resuming_only and store.runs:
                 max_trials = store.runs[-1]["max_trials"]  # `resume`: continue to the last run's target
             if max_trials is not None:
@@ -137,17 +154,7 @@ def start_or_resume(
                     file=sys.stderr,
                     flush=True,
                 )
-            loop = SearchLoop(
-                workdir=workdir,
-                store=store,
-                controller=controller,
-                encoding=encoding,
-                search_config=search,
-                executor=executor,
-                reward_fn=reward_fn,
-                reporter=reporter,
-                events=events,
-            )
+            loop.attach(executor=executor, events=events, reporter=reporter)
             try:
                 loop.run(search.max_trials)
             finally:

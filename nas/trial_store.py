@@ -109,23 +109,30 @@ class TrialStore:
             such as ``status`` use this while another process may be writing.
         """
         self.path = path
-        records, good = read_records(path)
-        if not readonly and os.path.exists(path) and os.path.getsize(path) != good:
-            with open(path, "r+b") as f:  # drop the torn tail before appending
-                f.truncate(good)
-                f.flush()
-                os.fsync(f.fileno())
+        self.readonly = readonly
+        records, self._intact_bytes = read_records(path)
         self.records: list[dict[str, Any]] = []
         self.trials: dict[int, Trial] = {}
         self.runs: list[dict[str, Any]] = []
         for record in records:
             self._apply(record)
-        self._file = None if readonly else open(path, "a", buffering=1)
+        # Opened on the first append, not here: a search that fails to restore
+        # its controller must leave the log (torn tail included) as it found it.
+        self._file = None
 
     def close(self) -> None:
         """Closes the file."""
         if self._file is not None:
             self._file.close()
+            self._file = None
+
+    def _open_for_append(self) -> None:
+        if os.path.exists(self.path) and os.path.getsize(self.path) != self._intact_bytes:
+            with open(self.path, "r+b") as f:  # drop the torn tail before appending
+                f.truncate(self._intact_bytes)
+                f.flush()
+                os.fsync(f.fileno())
+        self._file = open(self.path, "a", buffering=1)
 
     def __enter__(self) -> TrialStore:
         return self
@@ -145,8 +152,10 @@ class TrialStore:
             skip it; the next durable record syncs them too.
           **fields: the record's fields.
         """
-        if self._file is None:
+        if self.readonly:
             raise TrialLogError(f"{self.path}: opened read-only")
+        if self._file is None:
+            self._open_for_append()
         record = {"event": event, "seq": len(self.records), "time": time.time(), **fields}
         line = json.dumps(record, separators=(",", ":"), allow_nan=False)
         self._file.write(line + "\n")

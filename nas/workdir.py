@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import socket
 import time
 import uuid
 from typing import Any
@@ -96,6 +97,10 @@ class Workdir:
     def lock(self) -> None:
         """Takes the workdir's lock for this process.
 
+        The lock is an ``flock`` on ``.lock``, whose text names the holder
+        (``pid N host H``) while it is held and is emptied on release, so a
+        reader can tell who drives the search without taking the lock.
+
         Raises:
           WorkdirError: another process holds it.
         """
@@ -108,15 +113,48 @@ class Workdir:
             os.close(fd)
             raise WorkdirError(f"{self.path} is in use by {holder}; one process drives a search at a time") from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+        os.pwrite(fd, f"pid {os.getpid()} host {socket.gethostname()}".encode(), 0)
         self._lock_fd = fd
 
     def unlock(self) -> None:
-        """Releases the lock."""
+        """Releases the lock (and empties the holder's name)."""
         if self._lock_fd is not None:
+            os.ftruncate(self._lock_fd, 0)
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
             self._lock_fd = None
+
+    def holder(self) -> str | None:
+        """Who drives the search now (``"pid N host H"``), or None; takes no lock, writes nothing.
+
+        On Linux the kernel's lock table (``/proc/locks``) shows a held
+        ``flock`` on ``.lock``. Otherwise the name in ``.lock`` is used: a
+        process killed with -9 leaves its name behind, so a holder on this host
+        that no longer exists does not count; one on another host cannot be
+        checked from here and is reported.
+        """
+        path = self.join(".lock")
+        try:
+            with open(path, "rb") as f:
+                text = f.read(128).decode(errors="replace").strip()
+            st = os.stat(path)
+        except OSError:
+            return None
+        if _flock_held(st.st_dev, st.st_ino):
+            return text or "another process"
+        # Not listed (or no /proc/locks; some file systems are not listed):
+        # the holder's name, unless it is a process of this host that is gone.
+        if not text:
+            return None
+        parts = text.split()
+        if len(parts) >= 4 and parts[0] == "pid" and parts[2] == "host" and parts[3] == socket.gethostname():
+            try:
+                os.kill(int(parts[1]), 0)
+            except ProcessLookupError:
+                return None
+            except (PermissionError, ValueError):
+                pass
+        return text
 
     # ----- frozen config and identity --------------------------------------------
 
@@ -160,13 +198,16 @@ class Workdir:
         names = sorted(n for n in os.listdir(self.snapshot_dir) if n.startswith("ctrl-") and n.endswith(".json"))
         return [os.path.join(self.snapshot_dir, n) for n in names]
 
-    def latest_snapshot(self) -> tuple[dict[str, Any] | None, list[str]]:
-        """The newest readable snapshot, and warnings about corrupt newer ones.
+    def latest_snapshot(self) -> tuple[dict[str, Any] | None, str | None, list[tuple[str, str]]]:
+        """The newest readable snapshot; reads only.
 
-        A corrupt snapshot is never deleted: it is reported and the previous
-        good one is used (the trial log replays what came after).
+        Returns:
+          (snapshot or None, its path or None, [(path, problem)] for each
+          newer snapshot that cannot be read). Unreadable snapshots are left in
+          place: a search sets them aside with ``set_aside`` only once it has
+          restored its controller, so a failed restore changes nothing.
         """
-        warnings = []
+        problems: list[tuple[str, str]] = []
         for path in reversed(self._snapshot_files()):
             try:
                 data = read_json(path, "controller snapshot")
@@ -174,9 +215,42 @@ class Workdir:
                     raise WorkdirError(f"{path}: controller snapshot has an unknown schema")
                 if not isinstance(data.get("log_seq"), int) or not isinstance(data.get("controller"), dict):
                     raise WorkdirError(f"{path}: controller snapshot is incomplete")
-                return data, warnings
+                return data, path, problems
             except WorkdirError as e:
-                # Kept for inspection under another name, out of the rotation.
-                os.replace(path, path + ".corrupt")
-                warnings.append(f"{e}; moved aside to {os.path.basename(path)}.corrupt, using an older snapshot")
-        return None, warnings
+                problems.append((path, str(e)))
+        return None, None, problems
+
+    def snapshot_paths(self) -> list[str]:
+        """The snapshots in the rotation, oldest first."""
+        return self._snapshot_files()
+
+    def set_aside(self, path: str, suffix: str) -> str:
+        """Moves a snapshot out of the rotation (kept for inspection as ``path + suffix``); returns the new name."""
+        target = path + suffix
+        n = 1
+        while os.path.exists(target):
+            n += 1
+            target = f"{path}{suffix}.{n}"
+        os.replace(path, target)
+        return target
+
+
+def _flock_held(dev: int, ino: int) -> bool:
+    """Whether the kernel lists an ``flock`` on the file (dev, ino) in ``/proc/locks``.
+
+    ``/proc/locks`` lines read ``1: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE 0 EOF``
+    (the major and minor numbers in hex).
+    """
+    try:
+        with open("/proc/locks") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return False
+    want = f"{os.major(dev):02x}:{os.minor(dev):02x}:{ino}"
+    for line in lines:
+        fields = line.split()
+        if "->" in fields:  # a waiter, not a holder
+            continue
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == want:
+            return True
+    return False

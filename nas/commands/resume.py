@@ -5,7 +5,7 @@ from __future__ import annotations
 from nas.cli_flags import FLAGS
 from nas.commands.search import print_summary, require_workdir
 
-FLAGS_USED = ("workdir", "ray_address", "max_trials", "quiet", "json")
+FLAGS_USED = ("workdir", "ray_address", "max_trials", "rebuild_controller", "quiet", "json")
 
 
 def cmd_resume() -> int:
@@ -13,7 +13,12 @@ def cmd_resume() -> int:
     from nas.search_runner import start_or_resume
 
     summary = start_or_resume(
-        None, require_workdir(), ray_address=FLAGS.ray_address, max_trials=FLAGS.max_trials, quiet=FLAGS.quiet
+        None,
+        require_workdir(),
+        ray_address=FLAGS.ray_address,
+        max_trials=FLAGS.max_trials,
+        quiet=FLAGS.quiet,
+        rebuild_controller=FLAGS.rebuild_controller,
     )
     print_summary(summary)
     return 130 if summary["stopped"] else 0

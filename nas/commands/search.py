@@ -14,6 +14,7 @@ FLAGS_USED = (
     "ray_address",
     "max_trials",
     "evaluator",
+    "rebuild_controller",
     "quiet",
     "json",
 )
@@ -33,8 +34,6 @@ def print_summary(summary: dict) -> None:
         return
     best = summary["best_reward"]
     best_text = f"best reward {best:.4f} (trial {summary['best_trial']})" if best is not None else "no completed trial"
-    for warning in summary.get("warnings", []):
-        print(f"warning: {warning}")
     print(
         f"{summary['workdir']}: {summary['completed']} completed, {summary['failed']} failed, "
         f"{summary['reused']} reused; {best_text}"
@@ -48,7 +47,12 @@ def cmd_search() -> int:
     workdir = require_workdir()
     config = load_experiment_config(extra_overrides={"search.evaluator": FLAGS.evaluator} if FLAGS.evaluator else None)
     summary = start_or_resume(
-        config, workdir, ray_address=FLAGS.ray_address, max_trials=FLAGS.max_trials, quiet=FLAGS.quiet
+        config,
+        workdir,
+        ray_address=FLAGS.ray_address,
+        max_trials=FLAGS.max_trials,
+        quiet=FLAGS.quiet,
+        rebuild_controller=FLAGS.rebuild_controller,
     )
     print_summary(summary)
     return 130 if summary["stopped"] else 0

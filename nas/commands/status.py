@@ -1,4 +1,8 @@
-"""``nas-search status``: where a search stands (safe while it runs)."""
+"""``nas-search status``: where a search stands.
+
+Read-only: it takes no lock and writes or renames nothing, so it is safe
+while a search runs and on a damaged workdir (it reports what it finds).
+"""
 
 from __future__ import annotations
 
@@ -30,7 +34,8 @@ def search_status(workdir_path: str, top: int = 5) -> dict:
         records = store.records
         first = records[0]["time"] if records else None
         last = records[-1]["time"] if records else None
-        running_now = _locked(workdir)
+        holder = workdir.holder()
+        running_now = holder is not None
         elapsed = ((time.time() if running_now else last) - first) if first else 0.0
         finished = counts["completed"] + counts["failed"]
         max_trials = store.runs[-1]["max_trials"] if store.runs else config.search.max_trials
@@ -56,7 +61,8 @@ def search_status(workdir_path: str, top: int = 5) -> dict:
                 }
             )
         failures = [{"trial_id": t.trial_id, "error": t.error} for t in store.trials.values() if t.status == "failed"]
-    snapshot, warnings = workdir.latest_snapshot()
+    snapshot, _, problems = workdir.latest_snapshot()
+    warnings = [f"{msg} (a search will set it aside and use an older snapshot)" for _, msg in problems]
     return {
         "workdir": workdir.path,
         "search_id": workdir.search_id(),
@@ -66,6 +72,7 @@ def search_status(workdir_path: str, top: int = 5) -> dict:
         "proposed": len(store.trials),
         **counts,
         "running_now": running_now,
+        "driven_by": holder,
         "best": best,
         "recent_failures": failures[-5:],
         "controller": (snapshot or {}).get("stats", {}),
@@ -77,25 +84,13 @@ def search_status(workdir_path: str, top: int = 5) -> dict:
     }
 
 
-def _locked(workdir) -> bool:
-    """Whether a process is driving the search now."""
-    from nas.workdir import WorkdirError
-
-    try:
-        workdir.lock()
-    except WorkdirError:
-        return True
-    workdir.unlock()
-    return False
-
-
 def cmd_status() -> int:
     """Prints the status of a search."""
     status = search_status(require_workdir(), FLAGS.top or 5)
     if FLAGS.json:
         print(json.dumps(status, indent=2))
         return 0
-    state = "running" if status["running_now"] else "not running"
+    state = f"running ({status['driven_by']})" if status["running_now"] else "not running"
     print(
         f"search {status['search_id']} ({status['experiment']}, {status['algorithm']}) in {status['workdir']}: {state}"
     )

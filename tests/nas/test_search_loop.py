@@ -153,13 +153,28 @@ def test_failing_evaluators_are_retried_then_recorded(tmp_path):
     assert os.path.exists(os.path.join(wd, "trials", "000000", "error_attempt1.txt"))
 
 
-def test_nan_metrics_become_failures_not_rewards(tmp_path):
+def test_nan_metrics_become_failures_not_rewards_and_are_not_retried(tmp_path):
     wd = str(tmp_path / "nan")
-    summary = start_or_resume(make_config("returns_nan", **{"search.max_trials": 3}), wd, quiet=True)
+    summary = start_or_resume(
+        make_config("returns_nan", **{"search.max_trials": 3, "search.max_attempts": 3}), wd, quiet=True
+    )
     assert summary["failed"] == 3
     with TrialStore(os.path.join(wd, "trials.jsonl"), readonly=True) as store:
         assert all("metric 'AP' is 'nan'" in t.error for t in store.trials.values())
-        assert all(t.reward is None for t in store.trials.values())
+        assert all(t.reward is None and t.attempts == 1 for t in store.trials.values())
+
+
+def test_a_non_finite_loss_fails_the_trial_at_once_without_a_retry(tmp_path):
+    """Non-finite results are not retried (the same seed repeats them); crashes are (see above)."""
+    wd = str(tmp_path / "diverges")
+    config = make_config("loss_diverges", **{"search.max_trials": 2, "search.max_attempts": 3})
+    summary = start_or_resume(config, wd, quiet=True)
+    assert summary["failed"] == 2
+    with TrialStore(os.path.join(wd, "trials.jsonl"), readonly=True) as store:
+        assert all(t.attempts == 1 and t.error.startswith("NonFiniteLossError:") for t in store.trials.values())
+        assert not any(r["event"] == "attempt_failed" for r in store.records)
+    for tid in (0, 1):
+        assert len([n for n in os.listdir(os.path.join(wd, "trials", f"{tid:06d}")) if n.startswith("called-")]) == 1
 
 
 def test_a_changed_config_is_refused_with_the_keys_that_differ(tmp_path):

@@ -56,3 +56,20 @@ def chaos(architecture, seed, trial_dir):
 
 def trivial(architecture, seed, trial_dir):
     return {"AP": 0.5}
+
+
+def waits_for_file(architecture, seed, trial_dir):
+    """Blocks until the file named by TOY_WAIT_FOR exists (a test holds a trial in flight)."""
+    path = os.environ["TOY_WAIT_FOR"]
+    deadline = time.time() + 300
+    while not os.path.exists(path) and time.time() < deadline:
+        time.sleep(0.05)
+    return {"AP": _score(architecture), "seed": seed}
+
+
+def loss_diverges(architecture, seed, trial_dir):
+    """Raises the trainer's own error for a NaN loss (a deterministic outcome of architecture and seed)."""
+    _mark(trial_dir)
+    from proxy_trainer.errors import NonFiniteLossError
+
+    raise NonFiniteLossError("training stopped at step 3/100: non-finite loss (loss nan)")
