@@ -200,6 +200,7 @@ class SearchLoop:
         if not self._restored:
             self.restore()
         previous = {sig: signal.signal(sig, self.request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        finished = False
         try:
             rebuilt = any(suffix == ".replaced" for _, suffix in self._set_aside)
             for path, suffix in self._set_aside:
@@ -218,10 +219,15 @@ class SearchLoop:
                     self._handle(outcome)
                 if self.reporter:
                     self.reporter.update(self.store, max_trials, self.executor.running)
+            finished = True
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            self.snapshot()
+            if finished:
+                self.snapshot()
+            # Leaving on an error (a full disk, a corrupt record...) writes no snapshot: the controller
+            # may be ahead of the log (a proposal drawn whose record could not be appended), and a
+            # snapshot only shortens the next replay.
             if self.reporter:
                 self.reporter.finish(self.store, max_trials, stopped=self._stop)
 

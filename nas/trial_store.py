@@ -158,12 +158,37 @@ class TrialStore:
             self._open_for_append()
         record = {"event": event, "seq": len(self.records), "time": time.time(), **fields}
         line = json.dumps(record, separators=(",", ":"), allow_nan=False)
-        self._file.write(line + "\n")
-        self._file.flush()
-        if durable:
-            os.fsync(self._file.fileno())
+        size = self._file.tell()
+        try:
+            self._file.write(line + "\n")
+            self._file.flush()
+            if durable:
+                os.fsync(self._file.fileno())
+        except OSError as e:
+            self._undo_partial_write(size)
+            raise TrialLogError(
+                f"{self.path}: cannot append to the trial log ({e.strerror or e}); the search stopped with "
+                "everything recorded so far intact: free space (or fix the file system) and run the same command again"
+            ) from None
         self._apply(record)
         return record
+
+    def _undo_partial_write(self, size: int) -> None:
+        """Cuts a record that was written in part (a full disk), so the log ends on a whole line.
+
+        If even that fails, the next start cuts the torn line (``read_records``).
+        """
+        try:
+            self._file.close()
+        except OSError:
+            pass
+        self._file = None
+        try:
+            with open(self.path, "r+b") as f:
+                f.truncate(size)
+        except OSError:
+            pass
+        self._intact_bytes = size
 
     # ----- reading ---------------------------------------------------------------
 

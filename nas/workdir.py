@@ -16,6 +16,7 @@ Layout::
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import socket
@@ -31,6 +32,11 @@ _KEEP_SNAPSHOTS = 3
 
 class WorkdirError(RuntimeError):
     """The workdir cannot be used as asked (locked, another search, corrupt)."""
+
+
+def config_checksum(config: Any) -> str:
+    """SHA-256 of a config's canonical JSON: what it says, not how the file is laid out."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def atomic_write_json(path: str, data: Any) -> None:
@@ -162,15 +168,33 @@ class Workdir:
         """Initialises a new search; returns its id."""
         os.makedirs(self.snapshot_dir, exist_ok=True)
         search_id = uuid.uuid4().hex[:12]
-        atomic_write_json(
-            self.meta_path, {"schema_version": SCHEMA_VERSION, "search_id": search_id, "created": time.time()}
-        )
+        meta = {
+            "schema_version": SCHEMA_VERSION,
+            "search_id": search_id,
+            "created": time.time(),
+            "config_sha256": config_checksum(config_dict),
+        }
+        atomic_write_json(self.meta_path, meta)
         atomic_write_json(self.config_path, config_dict)  # last: its presence marks a search
         return search_id
 
     def load_config(self) -> dict[str, Any]:
-        """The frozen config."""
-        return read_json(self.config_path, "the frozen config")
+        """The frozen config, checked against the checksum written when the search began.
+
+        Raises:
+          WorkdirError: unreadable, or edited since (searches of older versions
+            carry no checksum and are not checked).
+        """
+        config = read_json(self.config_path, "the frozen config")
+        meta = read_json(self.meta_path, "search metadata") if os.path.exists(self.meta_path) else {}
+        expected = meta.get("config_sha256") if isinstance(meta, dict) else None
+        if expected is not None and config_checksum(config) != expected:
+            raise WorkdirError(
+                f"{self.config_path}: the frozen config was edited after the search began (its checksum differs "
+                f"from the one in {os.path.basename(self.meta_path)}); a search's config cannot change: put "
+                "config.json back as it was, or start a new search in another --workdir with the new settings"
+            )
+        return config
 
     def search_id(self) -> str:
         """The id of the search in this workdir."""

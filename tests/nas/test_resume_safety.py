@@ -17,7 +17,7 @@ from controller import build_controller
 from nas.search_loop import ReplayError, SearchLoop
 from nas.search_runner import start_or_resume
 from nas.trial_store import TrialStore
-from nas.workdir import Workdir
+from nas.workdir import Workdir, WorkdirError
 from search_space import DecisionEncoding
 from tests.nas.test_search_loop import TOY, history, make_config
 
@@ -248,3 +248,50 @@ def test_status_during_a_running_search_takes_no_lock_and_writes_nothing(tmp_pat
                 proc.kill()
     assert proc.returncode == 0, proc.stderr.read().decode()
     assert nas_status(wd)["running_now"] is False
+
+
+# ----- a frozen config edited by hand, a full disk ------------------------------------------
+
+
+def test_an_edited_config_json_is_refused_and_changes_nothing(tmp_path):
+    wd = partial(tmp_path)
+    edit_json(os.path.join(wd, "config.json"), lambda d: d["controller"]["policy_gradient"].update(learning_rate=0.5))
+    before = tree(wd)
+    for _ in range(2):
+        with pytest.raises(WorkdirError, match="config.json: the frozen config was edited after the search began"):
+            start_or_resume(None, wd, quiet=True)
+        assert tree(wd) == before
+
+
+def test_a_full_disk_while_appending_stops_with_one_line_and_the_log_intact(tmp_path):
+    """The driver runs with a file-size limit just above the log's size: appends fail as on a full disk."""
+    overrides = {"controller.algorithm": "random", "search.snapshot_every": 1000}
+    whole = str(tmp_path / "whole")
+    start_or_resume(make_config(**overrides), whole, quiet=True)
+    wd = str(tmp_path / "s")
+    start_or_resume(make_config(**{**overrides, "search.max_trials": 4}), wd, quiet=True)
+    log = os.path.join(wd, "trials.jsonl")
+    limit = os.path.getsize(log) + 3000  # room for a record or two, then EFBIG mid-record
+    script = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
+        "from nas.cli import run\n"
+        f"sys.argv = ['nas-search', 'resume', '--workdir={wd}', '--max_trials=12', '--quiet']\n"
+        "run()\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr[-3000:]
+    assert f"{log}: cannot append to the trial log (File too large)" in lines[0]
+    with open(log, "rb") as f:
+        assert f.read().endswith(b"\n")  # the partial record was cut: the log ends on a whole line
+    assert 4 < len([h for h in history(wd) if h[3] == "completed"]) < 12
+    start_or_resume(None, wd, quiet=True)  # space freed: the same command continues
+    assert history(wd) == history(whole)
