@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 # Keys that may differ when a search is continued: they change how it runs,
-# not what it computes.
-RUNTIME_KEYS = ("search.max_trials", "search.max_concurrent", "search.executor")
+# not what it computes. A trial's time limit is one: raising it after trials
+# were killed for running long re-runs nothing already recorded, it only
+# lets later attempts run longer.
+RUNTIME_KEYS = ("search.max_trials", "search.max_concurrent", "search.executor", "search.trial_timeout_s")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +31,14 @@ class SearchConfig:
       snapshot_every: write a controller snapshot every this many results
         (and at exit). Snapshots only shorten the replay of the trial log on
         resume; correctness does not depend on them.
+      trial_timeout_s: seconds an attempt may run before its worker process
+        is killed and the attempt counts as failed (``"timeout"``; retried up
+        to ``max_attempts``); 0 = no limit, the default here because only an
+        experiment knows how long its trials take. A hung trial (a deadlocked
+        data loader, a wedged GPU) otherwise holds its worker and its GPU for
+        the rest of the search, so each experiment sets it well above its
+        expected trial time. Enforced by the Ray executor only: the local
+        executor runs trials in this process and cannot kill one.
     """
 
     max_trials: int = 100
@@ -41,6 +52,7 @@ class SearchConfig:
     evaluator: str = "proxy"
     fresh_worker_per_trial: bool = True
     snapshot_every: int = 10
+    trial_timeout_s: float = 0.0
 
     def validate(self) -> None:
         """Raises ValueError naming the first bad field."""
@@ -58,5 +70,7 @@ class SearchConfig:
             raise ValueError(f"search.max_attempts is {self.max_attempts}; must be >= 1")
         if self.snapshot_every < 1:
             raise ValueError(f"search.snapshot_every is {self.snapshot_every}; must be >= 1")
+        if not math.isfinite(self.trial_timeout_s) or self.trial_timeout_s < 0:
+            raise ValueError(f"search.trial_timeout_s is {self.trial_timeout_s}; must be >= 0 seconds (0 = no limit)")
         if self.evaluator != "proxy" and (":" not in self.evaluator or self.evaluator.startswith(":")):
             raise ValueError(f"search.evaluator {self.evaluator!r} must be 'proxy' or module:function")

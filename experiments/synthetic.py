@@ -63,5 +63,8 @@ def synthetic_smoke() -> ExperimentConfig:
         controller=ControllerConfig(
             policy_gradient=PolicyGradientConfig(learning_rate=0.05, update_every=2, baseline_decay=0.8)
         ),
-        search=SearchConfig(max_trials=36, trial_cpus=1.0, fresh_worker_per_trial=False),
+        # A trial takes about 30 s on one core (up to a minute or two on a busy
+        # machine): one still running after 10 minutes is hung, and killing it
+        # frees its core for the rest of the search.
+        search=SearchConfig(max_trials=36, trial_cpus=1.0, fresh_worker_per_trial=False, trial_timeout_s=600.0),
     )
