@@ -1,8 +1,9 @@
 """Model build and train-step speed: our SpineNet RetinaNet against the public reference.
 
-Builds the proxy RetinaNet of the search (SPINENET.md sections 4 and 7:
-scaling ``proxy``, SpineNet-49 topology, 512x512, 90 classes, head 4 x 64)
-and times, in one run and on the same machine:
+Builds the proxy RetinaNet of the search (docs/search_space.md#model-ids and
+docs/proxy_recipe.md#proxy-model: scaling ``proxy``, SpineNet-49 topology,
+512x512, 90 classes, head 4 x 64) and times, in one run and on the same
+machine:
 
 * build: constructing the Keras model (layers and weights);
 * trace: tracing the training step into a graph (``get_concrete_function``);

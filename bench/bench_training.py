@@ -47,7 +47,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bench_model  # noqa: E402  (the reference venv and model builder live there)
 
-# SPINENET.md section 7: the paper's proxy trial.
+# docs/proxy_recipe.md#the-proxy-task: the paper's proxy trial.
 PAPER_TRAIN_IMAGES = 110_895
 PAPER_EVAL_IMAGES = 7_392
 PAPER_EPOCHS = 5

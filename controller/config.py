@@ -4,11 +4,12 @@ Only ``build_controller`` reads a ``ControllerConfig``; the algorithm classes
 take plain arguments. Every field is a plain type or a nested frozen
 dataclass, so strict ``a.b=v`` overrides apply to it.
 
-Defaults follow NAS-RL (Zoph & Le 2017; SPINENET.md section 7) where it gives
-a value: 2 LSTM layers of 35 units, weights uniform in [-0.08, 0.08], Adam at
-6e-4, m = 8 results per update. It gives no baseline decay, entropy weight or
-clip norm; the values here are ours. Evolution follows Real et al. 2019
-(population 100, tournament 25), PPO Schulman et al. 2017 (clip 0.2).
+Defaults follow NAS-RL (Zoph & Le 2017; docs/proxy_recipe.md#search-procedure)
+where it gives a value: 2 LSTM layers of 35 units, weights uniform in
+[-0.08, 0.08], Adam at 6e-4, m = 8 results per update. It gives no baseline
+decay, entropy weight or clip norm; the values here are ours. Evolution
+follows Real et al. 2019 (population 100, tournament 25), PPO Schulman et al.
+2017 (clip 0.2).
 """
 
 from __future__ import annotations

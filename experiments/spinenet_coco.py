@@ -16,12 +16,13 @@ from search_space import SearchSpace, model_preset
 def spinenet49_coco_proxy() -> ExperimentConfig:
     """SpineNet-49 space, parent window 5, proxy RetinaNet at 512 on held-out COCO train2017.
 
-    SPINENET.md sections 2, 4 and 7: proxy scaling (0.25 / 0.25 / 64, head
-    4 x 64), 512 px, 5 epochs of the public proxy recipe (SGD momentum 0.9,
-    batch 64, lr 0.08 with 500 warmup steps, step decay), horizontal flip and
-    scale jitter [0.5, 2.0]; reward = box AP on 7,392 images held out from
-    train2017. The COCO paths are the user's: ``data.annotation_file``
-    (instances_train2017.json) and ``data.image_dir`` (train2017/).
+    docs/search_space.md#model-ids and docs/proxy_recipe.md: proxy scaling
+    (0.25 / 0.25 / 64, head 4 x 64), 512 px, 5 epochs of the public proxy recipe
+    (SGD momentum 0.9, batch 64, lr 0.08 with 500 warmup steps, step decay),
+    horizontal flip and scale jitter [0.5, 2.0]; reward = box AP on 7,392 images
+    held out from train2017. The COCO paths are the user's:
+    ``data.annotation_file`` (instances_train2017.json) and ``data.image_dir``
+    (train2017/).
 
     The search: the RNN controller with REINFORCE (NAS-RL's network, m = 8)
     for 1,000 trials, the budget of the public GPU reproduction (the paper's

@@ -10,7 +10,7 @@ class ``k`` of anchor ``a``; its box output has ``A * 4`` channels, channel
 ``[B, H, W, A * D]`` level output to ``[B, H * W * A, D]`` therefore lines up
 with :attr:`Anchors.boxes`.
 
-Geometry (the reference RetinaNet, SPINENET.md section 7): the anchor of
+Geometry (the reference RetinaNet, docs/proxy_recipe.md#anchors): the anchor of
 scale index ``i`` at level ``l`` is a square of side
 ``anchor_size * 2**l * 2**(i / num_scales)`` stretched to aspect ratio
 ``r = width / height`` (width times ``sqrt(r)``, height divided by
@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
-# Reference RetinaNet anchors (SPINENET.md section 7): 3 scales per octave,
+# Reference RetinaNet anchors (docs/proxy_recipe.md#anchors): 3 scales per octave,
 # aspect ratios {0.5, 1, 2}, base size 3 x stride on levels 3..7.
 DEFAULT_NUM_SCALES = 3
 DEFAULT_ASPECT_RATIOS = (0.5, 1.0, 2.0)

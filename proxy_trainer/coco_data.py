@@ -9,7 +9,7 @@ parser):
   truth, where COCOeval treats them as "ignore" regions;
 - images without annotations are kept (they are negatives in training);
 - class index = ``category_id - 1``; ``num_classes`` = the largest category id (90 for COCO, whose
-  ids are not contiguous: SPINENET.md section 6 uses 90 class outputs);
+  ids are not contiguous: the reference head has 90 class outputs, docs/search_space.md#retinanet-head);
 - boxes with zero width or height are excluded from training targets and counted in
   ``zero_size_ann_ids`` (COCO train2017 ships two: annotation ids 918 and 2206849; the reference skips
   them too); negative sizes are malformed and an error;

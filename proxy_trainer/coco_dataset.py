@@ -157,7 +157,7 @@ def split_image_ids(
 
     Args:
       image_ids: distinct image ids (COCO train2017's for the paper's search).
-      holdout_size: images held out for the reward (SPINENET.md section 7: 7,392).
+      holdout_size: images held out for the reward (docs/proxy_recipe.md#reward-split: 7,392).
       seed: the split seed.
       source: names the data in error messages (e.g. the annotation file).
 

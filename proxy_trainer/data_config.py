@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 
-# SPINENET.md section 7: the reward is box AP on 7,392 images held out from COCO train2017; the
+# docs/proxy_recipe.md#reward-split: the reward is box AP on 7,392 images held out from COCO train2017; the
 # remaining 110,895 train the proxy.
 COCO_HOLDOUT_SIZE = 7392
-# SPINENET.md section 7 (public proxy recipe): horizontal flip + scale jitter [0.5, 2.0].
+# docs/proxy_recipe.md#augmentation (public proxy recipe): horizontal flip + scale jitter [0.5, 2.0].
 PROXY_SCALE_JITTER = (0.5, 2.0)
 
 SOURCES = ("coco", "synthetic")

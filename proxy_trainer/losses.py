@@ -1,4 +1,4 @@
-"""RetinaNet losses: sigmoid focal loss and Huber box loss (SPINENET.md section 7).
+"""RetinaNet losses: sigmoid focal loss and Huber box loss (docs/proxy_recipe.md#losses).
 
 As the reference computes them:
 - class loss: the focal loss summed over every anchor and class with class
@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from proxy_trainer.anchors import Anchors
 
-# SPINENET.md section 7 (the reference RetinaNet recipe).
+# docs/proxy_recipe.md#losses (the reference RetinaNet recipe).
 FOCAL_ALPHA = 0.25
 FOCAL_GAMMA = 1.5
 HUBER_DELTA = 0.1

@@ -1,10 +1,10 @@
 """The proxy's learning-rate schedule: linear warmup, then step decay.
 
-The public proxy recipe (SPINENET.md section 7; the reference RetinaNet
-defaults): from ``warmup_learning_rate`` (0.0067) the rate rises linearly to
-``learning_rate`` (0.08) over ``warmup_steps`` (500), then is multiplied by
-``decay_rate`` (0.1) after each boundary step (the reference decays at steps
-15,000 and 20,000 of 22,500).
+The public proxy recipe (docs/proxy_recipe.md#optimizer-and-schedule; the
+reference RetinaNet defaults): from ``warmup_learning_rate`` (0.0067) the rate
+rises linearly to ``learning_rate`` (0.08) over ``warmup_steps`` (500), then
+is multiplied by ``decay_rate`` (0.1) after each boundary step (the reference
+decays at steps 15,000 and 20,000 of 22,500).
 """
 
 from __future__ import annotations

@@ -9,11 +9,12 @@ reads the same fields.
 This module imports no TensorFlow (``build_model`` does, when called), so
 configs can be read, validated and costed anywhere.
 
-Defaults are the search's proxy (SPINENET.md sections 4 and 7): model id
-``proxy`` (scaling 0.25 / alpha 0.25 / 64 endpoint filters, head 4 x 64),
-512 px, 90 class logits (COCO category ids run to 90), anchors of 3 scales x
-aspect ratios {0.5, 1, 2} with size 3, levels 3..7, ReLU, and the reference
-batch norm (momentum 0.99, epsilon 1e-3).
+Defaults are the search's proxy (docs/search_space.md#model-ids and
+docs/proxy_recipe.md#proxy-model): model id ``proxy`` (scaling 0.25 / alpha
+0.25 / 64 endpoint filters, head 4 x 64), 512 px, 90 class logits (COCO
+category ids run to 90), anchors of 3 scales x aspect ratios {0.5, 1, 2} with
+size 3, levels 3..7, ReLU, and the reference batch norm (momentum 0.99,
+epsilon 1e-3).
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from search_space.widths import check_input_size
 if TYPE_CHECKING:
     from proxy_trainer.retinanet import RetinaNet
 
-# Activations the search and the published recipes use (SPINENET.md section 5).
+# Activations the search and the published recipes use (docs/search_space.md#blocks).
 ACTIVATIONS = ("relu", "swish")
-# The reference RetinaNet head when no model id gives one (SPINENET.md section 6).
+# The reference RetinaNet head when no model id gives one (docs/search_space.md#model-ids).
 DEFAULT_HEAD_NUM_CONVS = 4
 DEFAULT_HEAD_NUM_FILTERS = 256
 

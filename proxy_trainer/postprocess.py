@@ -1,7 +1,7 @@
 """RetinaNet post-processing: raw head outputs -> at most 100 detections per image.
 
-Steps (the reference detection generator, SPINENET.md section 7 and the
-reference post-processing defaults):
+Steps (the reference detection generator and post-processing defaults,
+docs/proxy_recipe.md#post-processing):
 1. sigmoid class scores of every anchor;
 2. pre-NMS top-k per class: for each class, the ``pre_nms_top_k`` (5,000)
    anchors of highest score for that class, over all levels, are its

@@ -13,12 +13,12 @@ logits (no background class) and sides ``ceil(S / 2**level)``. Channel
 coordinate ``j`` of anchor ``a`` (the layout of ``proxy_trainer.anchors``).
 The outputs are float32 whatever the global mixed-precision policy.
 
-The head is the reference one (SPINENET.md section 6): a class subnet and a
-box subnet, each ``num_convs`` x (3x3 conv with bias -> batch norm ->
-activation) then a 3x3 conv with bias to the outputs; the convs are shared by
-all levels, the batch norms are per level. Kernels start from N(0, 0.01),
-biases from 0, and the class bias from ``-log((1 - 0.01) / 0.01)`` so every
-anchor starts at the prior probability 0.01 (focal-loss paper).
+The head is the reference one (docs/search_space.md#retinanet-head): a class
+subnet and a box subnet, each ``num_convs`` x (3x3 conv with bias -> batch
+norm -> activation) then a 3x3 conv with bias to the outputs; the convs are
+shared by all levels, the batch norms are per level. Kernels start from
+N(0, 0.01), biases from 0, and the class bias from ``-log((1 - 0.01) / 0.01)``
+so every anchor starts at the prior probability 0.01 (focal-loss paper).
 """
 
 from __future__ import annotations

@@ -1,15 +1,16 @@
 """The SpineNet backbone (Du et al., CVPR 2020) in Keras 3, built from any architecture.
 
-The network follows SPINENET.md sections 1, 4 and 5 and the public reference
-model: a ResNet stem (7x7 stride-2 conv, batch norm, activation, 3x3 stride-2
-max-pool) and the stem candidates (block groups applied one after the
-other, each a candidate parent), then the scale-permuted blocks in build
-order. Each block resamples its two parents to its own level and width
-(``_resample``), sums them (an output block also sums, raw, every earlier
-entry that nobody had consumed so far and whose shape matches, as the
-reference does), applies the activation and its block group. The output
-block of each level ``min_level..max_level`` goes through a 1x1 conv, batch
-norm and activation to the endpoint width, giving P3..P7.
+The network follows docs/search_space.md (Meta-architecture, Block widths,
+Blocks, Resampling and fusion) and the public reference model: a ResNet stem
+(7x7 stride-2 conv, batch norm, activation, 3x3 stride-2 max-pool) and the
+stem candidates (block groups applied one after the other, each a candidate
+parent), then the scale-permuted blocks in build order. Each block resamples
+its two parents to its own level and width (``_resample``), sums them (an
+output block also sums, raw, every earlier entry that nobody had consumed so
+far and whose shape matches, as the reference does), applies the activation
+and its block group. The output block of each level ``min_level..max_level``
+goes through a 1x1 conv, batch norm and activation to the endpoint width,
+giving P3..P7.
 
 The model is a functional Keras model, so blocks that reach no output are
 left out of it. ``search_space.cost_model`` counts the same network without
@@ -37,7 +38,7 @@ from search_space.widths import (
     resample_filters,
 )
 
-# Reference batch-norm settings (SPINENET.md section 5).
+# Reference batch-norm settings (docs/search_space.md#blocks).
 DEFAULT_BN_MOMENTUM = 0.99
 DEFAULT_BN_EPSILON = 1e-3
 
@@ -135,7 +136,7 @@ class _SpineNetBuilder:
     # ----- blocks ---------------------------------------------------------------
 
     def _block(self, x, block_fn: str, filters: int, strides: int, name: str):
-        """A residual or bottleneck block (SPINENET.md section 5)."""
+        """A residual or bottleneck block (docs/search_space.md#blocks)."""
         c_out = filters * BOTTLENECK_EXPANSION if block_fn == BOTTLENECK else filters
         shortcut = x
         if x.shape[-1] != c_out or strides != 1:
@@ -173,7 +174,7 @@ class _SpineNetBuilder:
         return candidates
 
     def _resample(self, parent: _Entry, target_size: int, target_channels: int, name: str):
-        """Matches a parent to the target's size and width (SPINENET.md section 5).
+        """Matches a parent to the target's size and width (docs/search_space.md#resampling-and-fusion).
 
         1x1 conv to ``int(C_parent * alpha)`` -> BN -> act; down: 3x3 stride-2
         conv -> BN -> act, then stride-2 max-pools; up: nearest-neighbour by

@@ -1,14 +1,16 @@
 """Typed, frozen configuration of proxy training and of its evaluation.
 
-Defaults are the public proxy recipe (SPINENET.md section 7; the reference
+Defaults are the public proxy recipe (docs/proxy_recipe.md; the reference
 RetinaNet training defaults): SGD with momentum 0.9, batch 64, learning rate
 0.08 reached by a linear warmup over 500 steps from 0.0067, then step decay
 by 10x at 2/3 and at 8/9 of training (the reference's steps 15,000 and
 20,000 of 22,500), 5 epochs, L2 weight decay 4e-5 (the reference SpineNet
 configs; its ResNet default is 1e-4), focal loss alpha 0.25 gamma 1.5, Huber
 delta 0.1 with box loss weight 50, anchors labelled positive at IoU >= 0.5 and
-negative below 0.4, and the reference post-processing (score threshold 0.05,
-NMS IoU 0.5, 100 detections).
+negative below 0.4 (the RetinaNet paper's thresholds; the reference parsers
+default to 0.5 for both, i.e. no ignore band: see
+docs/proxy_recipe.md#anchor-matching), and the reference post-processing
+(score threshold 0.05, NMS IoU 0.5, 100 detections).
 
 Field types are the simple ones ``experiments.overrides`` applies strictly.
 """

@@ -2,8 +2,8 @@
 
 An architecture is a stem (the m candidate blocks every scale-permuted block
 may take as a parent), an ordered list of scale-permuted blocks, and the
-scaling that turns the topology into a concrete network (SPINENET.md
-sections 1, 3 and 4).
+scaling that turns the topology into a concrete network (docs/search_space.md:
+Meta-architecture, Published SpineNet-49, Model ids).
 
 Parents index a running list: ``0..m-1`` are the stem candidates and
 ``m + k`` is the k-th scale-permuted block.
@@ -23,7 +23,7 @@ RESIDUAL = "residual"
 # The two block types of the SpineNet paper, section 3.1 ("block adjustment").
 BLOCK_FNS = (BOTTLENECK, RESIDUAL)
 
-# Output levels L3..L7, one block each (SPINENET.md section 1).
+# Output levels L3..L7, one block each (docs/search_space.md#meta-architecture).
 DEFAULT_OUTPUT_LEVELS = (3, 4, 5, 6, 7)
 DEFAULT_MIN_LEVEL = 2
 DEFAULT_MAX_LEVEL = 7
@@ -64,7 +64,7 @@ class BlockSpec:
 
 @dataclasses.dataclass(frozen=True)
 class Scaling:
-    """How a topology becomes a concrete network (SPINENET.md section 4)."""
+    """How a topology becomes a concrete network (docs/search_space.md#model-ids)."""
 
     filter_size_scale: float = 1.0
     resample_alpha: float = 0.5

@@ -3,8 +3,9 @@
 The search filters or penalises architectures by cost without building
 models, so this module walks an :class:`~search_space.Architecture` exactly
 as the model builder (``proxy_trainer.spinenet`` and ``proxy_trainer.retinanet``)
-does and the public reference implementation does (SPINENET.md sections 1, 4
-and 5), and counts every weight and every operation. Tests check that it
+does and the public reference implementation does (docs/search_space.md:
+Meta-architecture, Block widths, Blocks, Resampling and fusion, RetinaNet
+head), and counts every weight and every operation. Tests check that it
 equals the built Keras model's ``count_params()`` and an operation count
 taken from the built graph, for random architectures and every preset.
 
@@ -14,15 +15,16 @@ holds, trainable or not, as ``count_params()`` gives it; ``flops`` follows the
 TensorFlow profiler's float-operation registry; and ``multiply_adds = flops // 2``,
 the paper's "FLOPs".
 
-With this convention the SpineNet-49 RetinaNet at 640 px with 90 classes and
-a 4 x 256 head has 85,152,135,675 multiply-adds: 0.3% below the published
-85.4B (SPINENET.md section 6), and exactly what the TensorFlow profiler gives
-for the public reference implementation (tf-models-official 2.20.0, frozen
-inference graph: 170,304,271,360 float ops), less the 10 integer shape
-multiplications its 5 upsamplings add to the count. Parameters match the
-reference exactly too (28,631,822; backbone 21,920,192); ``bench/bench_model.py
---parity=N`` repeats the comparison on random architectures. The convolutions'
-own multiply-accumulates (99.9% of the total) are ``conv_multiply_adds``.
+With this convention the SpineNet-49 RetinaNet at 640 px with 90 classes and a
+4 x 256 head has 85,152,135,675 multiply-adds: 0.3% below the published 85.4B
+(docs/search_space.md#parameters-and-multiply-adds), and exactly what the
+TensorFlow profiler gives for the public reference implementation
+(tf-models-official 2.20.0, frozen inference graph: 170,304,271,360 float
+ops), less the 10 integer shape multiplications its 5 upsamplings add to the
+count. Parameters match the reference exactly too (28,631,822; backbone
+21,920,192); ``bench/bench_model.py --parity=N`` repeats the comparison on
+random architectures. The convolutions' own multiply-accumulates (99.9% of the
+total) are ``conv_multiply_adds``.
 
 The model is what reaches the outputs: a block that no later block consumes,
 that is not summed into an output, and is not an output in

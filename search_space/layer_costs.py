@@ -1,10 +1,10 @@
 """Parameter and float-operation counts of the layers SpineNet and RetinaNet are built from.
 
 ``search_space.cost_model`` walks an architecture and calls these counters
-once per layer group: the block groups (SPINENET.md section 4), the
-cross-scale resampling (section 5) and the RetinaNet head (section 6). Each
-counter adds to a ``_Tally`` exactly what the Keras layers it stands for hold
-and compute.
+once per layer group: the block groups, the cross-scale resampling and the
+RetinaNet head (docs/search_space.md: Blocks, Resampling and fusion, RetinaNet
+head). Each counter adds to a ``_Tally`` exactly what the Keras layers it
+stands for hold and compute.
 
 Conventions (batch 1, inference):
 
@@ -103,7 +103,7 @@ def _block_group(
 def _resample(
     tally: _Tally, where: str, c_parent: int, fn_parent: str, s_parent: int, s_target: int, c_target: int, alpha: float
 ) -> None:
-    """Cross-scale resampling of one parent (SPINENET.md section 5)."""
+    """Cross-scale resampling of one parent (docs/search_space.md#resampling-and-fusion)."""
     reduced = resample_filters(c_parent, fn_parent, alpha)
     if reduced < 1:
         raise ArchitectureError(

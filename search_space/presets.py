@@ -1,7 +1,8 @@
 """Published topologies and scalings.
 
 Sources: SpineNet paper (arXiv 1912.05027) Table 1 and section 4, and the
-public reference block specs, as gathered in SPINENET.md sections 3 and 4.
+public reference block specs, as listed in docs/search_space.md
+(Published SpineNet-49, Model ids).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from search_space.errors import ArchitectureError
 
 B, R = BOTTLENECK, RESIDUAL
 
-# SPINENET.md section 3: the published SpineNet-49 in build order
+# docs/search_space.md#published-spinenet-49: the published SpineNet-49 in build order
 # (level, block_fn, parents, is_output); 0 and 1 are the stem blocks.
 _SPINENET49_ROWS = (
     (2, B, (0, 1), False),
@@ -43,14 +44,14 @@ class ModelPreset:
     head_num_filters: int
 
 
-# SPINENET.md section 4 (paper Table 2 and the reference configs).
+# docs/search_space.md#model-ids (paper Table 2 and the reference configs).
 MODEL_PRESETS: dict[str, ModelPreset] = {
     "49S": ModelPreset(Scaling(0.65, 0.5, 128, 1), 4, 128),
     "49": ModelPreset(Scaling(1.0, 0.5, 256, 1), 4, 256),
     "96": ModelPreset(Scaling(1.0, 0.5, 256, 2), 4, 256),
     "143": ModelPreset(Scaling(1.0, 1.0, 256, 3), 4, 256),
     "190": ModelPreset(Scaling(1.3, 1.0, 512, 4), 7, 512),
-    # The proxy the search trains (SPINENET.md sections 4 and 7).
+    # The proxy the search trains (docs/search_space.md#model-ids, docs/proxy_recipe.md#proxy-model).
     "proxy": ModelPreset(Scaling(0.25, 0.25, 64, 1), 4, 64),
 }
 

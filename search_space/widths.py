@@ -1,8 +1,9 @@
 """Widths and spatial sizes of a SpineNet: the shape rules the model builder and the cost model share.
 
-Pure Python (SPINENET.md sections 1, 4 and 5): base channels per level,
-the stem, bottleneck expansion, the alpha-scaled resampling width, and which
-input sizes resample exactly between levels.
+Pure Python (docs/search_space.md: Meta-architecture, Block widths,
+Resampling and fusion): base channels per level, the stem, bottleneck
+expansion, the alpha-scaled resampling width, and which input sizes resample
+exactly between levels.
 """
 
 from __future__ import annotations
@@ -10,16 +11,16 @@ from __future__ import annotations
 from search_space.architecture import BOTTLENECK
 from search_space.errors import ArchitectureError
 
-# SPINENET.md section 4: base channels per level, before filter_size_scale.
+# docs/search_space.md#block-widths: base channels per level, before filter_size_scale.
 FILTER_SIZE_MAP = {1: 32, 2: 64, 3: 128, 4: 256, 5: 256, 6: 256, 7: 256}
-# SPINENET.md section 1: the ResNet stem, a 7x7 stride-2 conv with 64 filters
+# docs/search_space.md#meta-architecture: the ResNet stem, a 7x7 stride-2 conv with 64 filters
 # (not scaled), then a 3x3 stride-2 max-pool, ends at L2.
 STEM_CONV_FILTERS = 64
 STEM_CONV_KERNEL = 7
 STEM_LEVEL = 2
-# SPINENET.md section 4: a bottleneck block outputs 4x its base channels.
+# docs/search_space.md#block-widths: a bottleneck block outputs 4x its base channels.
 BOTTLENECK_EXPANSION = 4
-# RetinaNet (SPINENET.md section 6): 4 box coordinates per anchor.
+# RetinaNet (docs/search_space.md#retinanet-head): 4 box coordinates per anchor.
 BOX_PARAMS_PER_ANCHOR = 4
 
 
@@ -71,7 +72,7 @@ def base_filters(level: int, filter_size_scale: float, where: str = "") -> int:
 
 
 def resample_filters(parent_channels: int, parent_block_fn: str, alpha: float) -> int:
-    """Channels after the alpha 1x1 conv: ``int(C_parent * alpha)`` (SPINENET.md section 5).
+    """Channels after the alpha 1x1 conv: ``int(C_parent * alpha)`` (docs/search_space.md#resampling-and-fusion).
 
     ``C_parent`` is the parent's base width (its output width / 4 for a
     bottleneck), computed in floating point as the reference does.

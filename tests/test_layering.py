@@ -1,4 +1,4 @@
-"""The import rules of STYLE.md: who may import whom."""
+"""The import rules of docs/design.md (Layers): who may import whom."""
 
 import ast
 import pathlib

@@ -27,7 +27,7 @@ from absl import flags
 from nas.cli_flags import FLAGS, UsageError
 
 PRESET_PREFIX = "preset:"
-# The reference RetinaNet head when no model id gives one (SPINENET.md section 6).
+# The reference RetinaNet head when no model id gives one (docs/search_space.md#model-ids).
 DEFAULT_HEAD = (4, 256)
 
 flags.DEFINE_string(

@@ -56,7 +56,7 @@ def test_spinenet49_json_has_the_published_figures():
     out = json.loads(r.stdout)
     for key in ("params", "multiply_adds", "backbone_params", "backbone_multiply_adds"):
         assert isinstance(out[key], int)
-    # SPINENET.md section 6: 28.63M parameters (21.92M backbone), 85.4B multiply-adds.
+    # docs/search_space.md#parameters-and-multiply-adds: 28.63M parameters (21.92M backbone), 85.4B multiply-adds.
     assert out["params"] == 28_631_822 and out["backbone_params"] == 21_920_192
     assert abs(out["multiply_adds"] / 85.4e9 - 1) < 0.01
     cost = model_cost(spinenet49(), input_size=640, num_classes=90, head_num_convs=4, head_num_filters=256)

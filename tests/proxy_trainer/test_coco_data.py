@@ -144,7 +144,7 @@ def test_split_is_deterministic_disjoint_and_complete():
 
 
 def test_split_of_coco_train2017_sizes():
-    # SPINENET.md section 7: 7,392 of train2017's 118,287 images held out, 110,895 train the proxy.
+    # docs/proxy_recipe.md#reward-split: 7,392 of train2017's 118,287 images held out, 110,895 train the proxy.
     train, holdout = split_image_ids(range(118287), 7392, seed=0)
     assert (len(train), len(holdout)) == (110895, 7392)
 

@@ -120,7 +120,7 @@ def test_spinenet49_at_640_is_the_reference_model():
     # tf-models-official 2.20.0, SpineNet-49 + RetinaNetHead(4 x 256), 90 classes: 28,631,822 weights.
     assert model.count_params() == 28_631_822
     assert_matches_cost_model(model, spinenet49(), 640, 90, 4, 256)
-    # 85.4B multiply-adds published (SPINENET.md section 6): within 1%.
+    # 85.4B multiply-adds published (docs/search_space.md#parameters-and-multiply-adds): within 1%.
     assert abs(graph_flops(model) // 2 / 85.4e9 - 1) < 0.01
 
 

@@ -36,7 +36,7 @@ def test_parents_are_stored_sorted():
 def test_spinenet49_is_valid_and_has_one_unconsumed_block():
     a = spinenet49()
     validate_architecture(a)
-    # SPINENET.md section 3: block 11 is consumed by nobody (it feeds P5).
+    # docs/search_space.md#published-spinenet-49: block 11 is consumed by nobody (it feeds P5).
     assert a.unconsumed_intermediate() == (11,)
 
 

@@ -44,7 +44,8 @@ def retinanet_cost(model_id, input_size=640, num_classes=90, **kwargs):
 
 
 def test_spinenet49_retinanet_matches_the_published_figures():
-    # SPINENET.md section 6: 28.63M parameters, 85.4B multiply-adds at 640 px, 90 classes, head 4 x 256.
+    # docs/search_space.md#parameters-and-multiply-adds: 28.63M parameters, 85.4B multiply-adds
+    # at 640 px, 90 classes, head 4 x 256.
     cost = retinanet_cost("49")
     assert abs(cost.params / 28.63e6 - 1) < 0.005
     assert abs(cost.multiply_adds / 85.4e9 - 1) < 0.01
@@ -66,7 +67,8 @@ def test_spinenet49_matches_the_reference_implementation_exactly():
 
 @pytest.mark.parametrize("model_id, millions", [("49S", 9.15), ("49", 21.92), ("96", 36.39), ("143", 60.41)])
 def test_backbone_params_match_the_reference(model_id, millions):
-    # SPINENET.md section 6: the reference backbone alone (stem, blocks, endpoint convs) at 640 px.
+    # docs/search_space.md#parameters-and-multiply-adds: the reference backbone alone (stem, blocks,
+    # endpoint convs) at 640 px.
     cost = model_cost(spinenet49(MODEL_PRESETS[model_id].scaling), input_size=640)
     assert round(cost.backbone_params / 1e6, 2) == millions
     assert cost.params == cost.backbone_params and cost.head_shapes == ()
@@ -77,14 +79,15 @@ def test_backbone_params_match_the_reference(model_id, millions):
     [("96", 1024, 43.0, 265.4), ("143", 1280, 66.9, 524.4), ("190", 1280, 163.6, 1885.0)],
 )
 def test_larger_models_match_the_paper(model_id, input_size, params_m, madds_b):
-    # SPINENET.md section 6 (paper Table 3 and 4): params within 0.5%, multiply-adds within 1%.
+    # docs/search_space.md#parameters-and-multiply-adds (paper Tables 3 and 4): params within 0.5%,
+    # multiply-adds within 1%.
     cost = retinanet_cost(model_id, input_size)
     assert abs(cost.params / (params_m * 1e6) - 1) < 0.005
     assert abs(cost.multiply_adds / (madds_b * 1e9) - 1) < 0.01
 
 
 def test_ten_fewer_classes_remove_about_1_8b_multiply_adds():
-    # SPINENET.md section 6.
+    # docs/search_space.md#parameters-and-multiply-adds.
     diff = retinanet_cost("49").multiply_adds - retinanet_cost("49", num_classes=80).multiply_adds
     assert 1.7e9 < diff < 1.9e9
 
@@ -93,7 +96,7 @@ def test_block_table_of_spinenet49():
     cost = retinanet_cost("49")
     assert len(cost.blocks) == 17
     merged = {b.index: b.merged for b in cost.blocks if b.merged}
-    # SPINENET.md section 3: idx 14 (P5) also takes idx 11, which nobody consumes.
+    # docs/search_space.md#published-spinenet-49: idx 14 (P5) also takes idx 11, which nobody consumes.
     assert merged == {14: (11,)}
     assert all(b.live for b in cost.blocks)
     assert cost.endpoint_shapes == tuple((lv, 640 // 2**lv, 640 // 2**lv, 256) for lv in range(3, 8))

@@ -17,7 +17,7 @@ def _replace_block(arch, k, **changes):
 def test_spinenet49_space_sizes_match_the_paper():
     size = space_size(SearchSpace())
     assert size.num_blocks == 15
-    # SPINENET.md section 2: 10! * 5! = 435,456,000 orderings.
+    # docs/search_space.md#space-sizes: 10! * 5! = 435,456,000 orderings.
     assert size.permutations == 435_456_000
     product = 1
     for i in range(2, 17):
