@@ -1,21 +1,34 @@
 """Where trials run: in this process (tests, debugging) or as Ray tasks.
 
 Both executors take ``TrialTask``s and hand back ``Outcome``s as trials
-finish; the search loop never knows which one it drives.
+finish; the search loop never knows which one it drives. The Ray executor
+also kills an attempt that runs past ``search.trial_timeout_s`` (a hung trial
+would hold its worker and its GPU for the rest of the search), and turns the
+loss of the cluster's head into one error instead of Ray ending the process
+a minute later.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
+import json
 import os
+import signal
 import socket
 import sys
+import tempfile
+import time
 import traceback
+import uuid
 from typing import Any
 
 from nas.evaluators import run_trial
 from nas.quiet_tf import DEFAULT_TF_LOG_LEVEL
+
+# The namespace of the Ray key-value entries by which running attempts say where they run.
+KV_NAMESPACE = b"spinenet_nas"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +51,9 @@ class Outcome:
       result: ``run_trial``'s return value when it succeeded.
       error: one-line error text when it failed.
       kind: ``"ok"``, ``"error"`` (the evaluator raised or returned junk),
-        ``"worker_died"`` (the process running it died) or ``"oom"``.
+        ``"worker_died"`` (the process running it died), ``"oom"`` or
+        ``"timeout"`` (it ran past ``search.trial_timeout_s`` and its worker
+        was killed).
       details: the traceback or Ray's report, for the trial directory.
     """
 
@@ -55,21 +70,26 @@ def _one_line(e: BaseException) -> str:
 
 
 class ExecutorError(RuntimeError):
-    """Ray cannot be started or reached, or cannot run a trial as configured."""
+    """Ray cannot be started or reached, or cannot run a trial as configured, or the cluster was lost."""
 
 
 def init_ray(address: str | None) -> None:
     """Starts a local Ray (dashboard off, resources detected) or connects to a cluster.
 
     Workers see this process's import path, so a user's evaluator module next
-    to the command line imports in them too.
+    to the command line imports in them too. While connecting to a cluster,
+    what Ray's C++ core writes to stderr is held back and shown only if the
+    connection succeeds: on a failure it logs one line per retry for 20 s
+    and then raises an error that hides the cause; ours names it.
 
     Raises:
-      ExecutorError: Ray cannot start or the address cannot be reached.
+      ExecutorError: Ray cannot start, the address cannot be reached, or the
+        cluster refuses this process (token authentication).
     """
     import ray
 
-    if address and address != "auto":
+    cluster = bool(address) and address != "auto"
+    if cluster:
         _check_reachable(address)
     env_vars = {"PYTHONPATH": os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)}
     env_vars["TF_CPP_MIN_LOG_LEVEL"] = os.environ.get("TF_CPP_MIN_LOG_LEVEL", DEFAULT_TF_LOG_LEVEL)
@@ -80,11 +100,18 @@ def init_ray(address: str | None) -> None:
         "runtime_env": {"env_vars": env_vars},
     }
     try:
-        if address:
-            ray.init(address=address, **kwargs)
-        else:
-            ray.init(**kwargs)
+        with _stderr_held_back() if cluster else contextlib.nullcontext():
+            if cluster and not address.startswith("ray://"):
+                _check_authentication(address)
+            if address:
+                ray.init(address=address, **kwargs)
+            else:
+                ray.init(**kwargs)
+    except ExecutorError:
+        raise
     except Exception as e:  # noqa: BLE001 - Ray raises many types here; the user needs one line
+        if _caused_by_authentication(e):
+            raise ExecutorError(_authentication_message(address)) from None
         where = f"the Ray cluster at {address!r}" if address else "a local Ray"
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ExecutorError(f"cannot start or reach {where}: {first}") from None
@@ -102,8 +129,104 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
         raise ExecutorError(f"cannot reach the Ray cluster at {address!r}: {e.strerror or e}") from None
 
 
+@contextlib.contextmanager
+def _stderr_held_back():
+    """Points file descriptor 2 at a temporary file; replays it only if the block succeeds."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        succeeded = False
+        try:
+            yield
+            succeeded = True
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            if succeeded:
+                held.seek(0)
+                os.write(2, held.read())
+
+
+def _token_mode() -> bool:
+    return os.environ.get("RAY_AUTH_MODE", "").strip().lower() == "token"
+
+
+def _token_source() -> str | None:
+    """Where Ray reads this process's token from, in Ray's order, or None."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return "RAY_AUTH_TOKEN"
+    if os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        return f"RAY_AUTH_TOKEN_PATH={os.environ['RAY_AUTH_TOKEN_PATH']}"
+    default = os.path.expanduser(os.path.join("~", ".ray", "auth_token"))
+    return default if os.path.isfile(default) else None
+
+
+def _check_authentication(address: str) -> None:
+    """Asks the cluster's GCS once whether it accepts this process.
+
+    ``ray.init`` retries an authentication failure for 20 s and then reports
+    "Failed to connect"; one GCS client answers in a fraction of a second.
+    Anything but an authentication failure is left to ``ray.init`` to report.
+    An unreadable RAY_AUTH_TOKEN_PATH is refused first: Ray 2.60 aborts the
+    process on one (a failed C++ check), as it does with no token at all.
+    """
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    if _token_mode() and path and not os.environ.get("RAY_AUTH_TOKEN"):
+        try:
+            with open(path) as f:
+                problem = "" if f.read().strip() else "the file is empty"
+        except OSError as e:
+            problem = e.strerror or str(e)
+        if problem:
+            raise ExecutorError(
+                f"RAY_AUTH_TOKEN_PATH={path}: {problem}; it must name a file holding the cluster's token"
+            )
+    if _token_mode() and _token_source() is None:
+        return  # ray.init refuses this itself, without aborting
+    from ray._raylet import GcsClient
+    from ray.exceptions import AuthenticationError
+
+    try:
+        GcsClient(address=address)
+    except AuthenticationError:
+        raise ExecutorError(_authentication_message(address)) from None
+    except Exception:  # noqa: BLE001 - not ours to word: ray.init says it next
+        pass
+
+
+def _caused_by_authentication(e: BaseException | None) -> bool:
+    from ray.exceptions import AuthenticationError
+
+    for _ in range(10):  # ray.init wraps the cause in a ConnectionError
+        if e is None or isinstance(e, AuthenticationError) or "InvalidAuthToken" in str(e):
+            return e is not None
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _authentication_message(address: str | None) -> str:
+    where = f"the Ray cluster at {address!r}"
+    how = (
+        "in RAY_AUTH_TOKEN, in a file named by RAY_AUTH_TOKEN_PATH, or in ~/.ray/auth_token "
+        "(`ray get-auth-token` on a node of the cluster prints it)"
+    )
+    if not _token_mode():
+        return f"{where} requires token authentication: set RAY_AUTH_MODE=token and give the cluster's token {how}"
+    source = _token_source()
+    if source is None:
+        return f"RAY_AUTH_MODE=token but no token is set for {where}: give the cluster's token {how}"
+    return f"{where} refused the authentication token from {source}: give the cluster's token {how}"
+
+
 class LocalExecutor:
-    """Runs trials one at a time in this process, when ``wait`` is called."""
+    """Runs trials one at a time in this process, when ``wait`` is called.
+
+    ``search.trial_timeout_s`` is ignored here: a trial running in this
+    process cannot be killed without killing the search. Tests and debugging
+    use this executor; searches that need the limit run on Ray.
+    """
 
     def __init__(self, evaluator: str, experiment_config: dict | None = None):
         self._args = (evaluator, experiment_config)
@@ -135,12 +258,86 @@ class LocalExecutor:
         self._queue.clear()
 
 
+def _run_attempt(marker: str, evaluator: str, architecture, seed, trial_dir, experiment_config):
+    """The Ray task of one attempt: says that it runs, and where, then runs the trial.
+
+    The driver starts an attempt's clock when the marker appears, so a trial
+    waiting for a free node is not counted as running, and after killing a
+    worker on its own machine it checks by pid that the process is gone.
+    """
+    if marker:
+        where = {"host": socket.gethostname(), "pid": os.getpid()}
+        _kv("internal_kv_put", marker.encode(), json.dumps(where).encode(), True)
+    return run_trial(evaluator, architecture, seed, trial_dir, experiment_config)
+
+
+def _kv(method: str, *args: Any) -> Any:
+    """One call on Ray's key-value store (in the GCS), bounded in time: the head may be gone. None on failure."""
+    from ray.experimental import internal_kv
+
+    try:
+        return getattr(internal_kv.internal_kv_get_gcs_client(), method)(*args, namespace=KV_NAMESPACE, timeout=2.0)
+    except Exception:  # noqa: BLE001 - a missing marker only delays or skips a time limit
+        return None
+
+
+@dataclasses.dataclass
+class _Attempt:
+    task: TrialTask
+    marker: str
+    submitted: float  # time.monotonic() of this process, as are the others
+    started: float | None = None
+    killed: float | None = None
+    worker: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class _HeadWatch:
+    """Notices that the cluster's head (its GCS) stopped answering.
+
+    Without a GCS, Ray ends the driver process after
+    ``RAY_gcs_rpc_server_reconnect_timeout_s`` (60 s), with a C++ log line;
+    a GCS with fault tolerance may come back sooner. So the head counts as
+    lost when its port has refused connections for a third of that (at
+    most 20 s), and the search stops with one error before Ray ends it.
+    """
+
+    def __init__(self, gcs_address: str | None, shown_address: str):
+        host, _, port = (gcs_address or "").rpartition(":")
+        self._target = (host.strip("[]"), int(port)) if host and port.isdigit() else None
+        self._shown = shown_address
+        reconnect_s = float(os.environ.get("RAY_gcs_rpc_server_reconnect_timeout_s", "60"))
+        self.grace_s = max(1.0, min(20.0, reconnect_s / 3))
+        self.down_since: float | None = None
+        self._checked = -1e9
+
+    def ok(self, now: float, force: bool = False) -> bool:
+        """Whether the head answers (checked every 2 s, or now if ``force``)."""
+        if self._target is None or (self.down_since is None and not force and now - self._checked < 2.0):
+            return self.down_since is None
+        self._checked = now
+        try:
+            socket.create_connection(self._target, timeout=2.0).close()
+        except OSError:
+            self.down_since = now if self.down_since is None else self.down_since
+            if now - self.down_since >= self.grace_s:
+                raise ExecutorError(
+                    f"lost the Ray cluster at {self._shown}: its head has not answered for {now - self.down_since:.0f} s; "
+                    "the trials that were running are not recorded and run again when the search is resumed "
+                    "(nas-search resume, with --ray_address of a running cluster)"
+                ) from None
+            return False
+        self.down_since = None
+        return True
+
+
 class RayExecutor:
     """Runs each attempt as a Ray task.
 
     Args:
       evaluator: evaluator spec for ``run_trial``.
-      experiment_config: the frozen config as a dict (for the proxy evaluator).
+      experiment_config: the frozen config as a dict (for the proxy
+        evaluator); its ``search.trial_timeout_s`` (0 or absent: no limit) is
+        the time an attempt may run before its worker is killed.
       address: a Ray cluster address, or None for a local Ray.
       num_cpus, num_gpus: resources of one trial (num_gpus None: one GPU if
         the cluster has any, else none).
@@ -176,9 +373,18 @@ class RayExecutor:
         if num_gpus and resources.get("GPU", 0) < num_gpus:
             raise ExecutorError(f"a trial asks for {num_gpus} GPU(s) but the Ray cluster has {resources.get('GPU', 0)}")
         options = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_retries": 0, "max_calls": 1 if fresh_worker else 0}
-        self._remote = ray.remote(**options)(run_trial)
+        self._remote = ray.remote(**options)(_run_attempt)
         self._args = (evaluator, experiment_config)
-        self._pending: dict[Any, TrialTask] = {}
+        self._time_limit = float(((experiment_config or {}).get("search") or {}).get("trial_timeout_s") or 0.0)
+        self._run_id = f"{uuid.uuid4().hex[:12]}/"  # markers of this executor only: drivers may share a cluster
+        self._pending: dict[Any, _Attempt] = {}
+        self._held: list[Outcome] = []  # dead workers while the head does not answer: maybe the head's fault
+        self._polled = -1e9
+        try:
+            gcs_address = ray.get_runtime_context().gcs_address
+        except Exception:  # noqa: BLE001 - Ray Client (ray://) has none: not watched
+            gcs_address = None
+        self._head = _HeadWatch(gcs_address, repr(address) if address else "(local)")
 
     @property
     def capacity(self) -> int:
@@ -186,37 +392,133 @@ class RayExecutor:
 
     @property
     def running(self) -> int:
-        return len(self._pending)
+        return len(self._pending) + len(self._held)
 
     def submit(self, task: TrialTask) -> None:
         evaluator, config = self._args
-        ref = self._remote.remote(evaluator, task.architecture, task.seed, task.trial_dir, config)
-        self._pending[ref] = task
+        marker = f"{self._run_id}{task.trial_id}/{task.attempt}" if self._time_limit else ""
+        ref = self._remote.remote(marker, evaluator, task.architecture, task.seed, task.trial_dir, config)
+        self._pending[ref] = _Attempt(task, marker, time.monotonic())
 
     def wait(self, timeout: float) -> list[Outcome]:
-        if not self._pending:
+        """Outcomes of the attempts that ended within ``timeout`` seconds (maybe none).
+
+        Raises:
+          ExecutorError: the cluster's head has not answered for the grace period.
+        """
+        if not self._pending and not self._held:
             return []
+        head_ok = self._head.ok(time.monotonic())
+        if head_ok and self._held:
+            held, self._held = self._held, []
+            return held
+        outcomes: list[Outcome] = []
+        if self._time_limit and head_ok:
+            outcomes += self._enforce_time_limit()
+        if not self._pending:
+            if not outcomes:
+                time.sleep(min(timeout, 0.5))
+            return outcomes
         ray = self._ray
         done, rest = ray.wait(list(self._pending), num_returns=1, timeout=timeout, fetch_local=False)
         if done and rest:  # collect everything else that is ready too
             more, _ = ray.wait(rest, num_returns=len(rest), timeout=0, fetch_local=False)
             done += more
-        outcomes = []
-        for ref in done:
-            task = self._pending.pop(ref)
-            try:
-                outcomes.append(Outcome(task, result=ray.get(ref)))
-            except ray.exceptions.RayTaskError as e:
-                cause = e.cause if getattr(e, "cause", None) is not None else e
-                outcomes.append(Outcome(task, error=_one_line(cause), kind="error", details=str(e)))
-            except ray.exceptions.OutOfMemoryError as e:
-                outcomes.append(Outcome(task, error="out of memory: " + _one_line(e), kind="oom", details=str(e)))
-            except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.RayError) as e:
-                outcomes.append(Outcome(task, error="worker died: " + _one_line(e), kind="worker_died", details=str(e)))
+        outcomes += [self._outcome(ref, self._pending.pop(ref)) for ref in done]
+        died = [o for o in outcomes if o.kind == "worker_died"]
+        if died and not self._head.ok(time.monotonic(), force=True):
+            self._held += died  # if the head is gone these are not the trials' failures
+            outcomes = [o for o in outcomes if o.kind != "worker_died"]
         return outcomes
 
+    def _outcome(self, ref: Any, attempt: _Attempt) -> Outcome:
+        ray, task = self._ray, attempt.task
+        try:
+            return Outcome(task, result=ray.get(ref))
+        except ray.exceptions.RayError as e:
+            if attempt.killed is not None:
+                return self._timed_out(attempt, e)
+            if isinstance(e, ray.exceptions.RayTaskError):
+                cause = e.cause if getattr(e, "cause", None) is not None else e
+                return Outcome(task, error=_one_line(cause), kind="error", details=str(e))
+            if isinstance(e, ray.exceptions.OutOfMemoryError):
+                return Outcome(task, error="out of memory: " + _one_line(e), kind="oom", details=str(e))
+            return Outcome(task, error="worker died: " + _one_line(e), kind="worker_died", details=str(e))
+        finally:
+            self._forget(attempt)
+
+    def _enforce_time_limit(self) -> list[Outcome]:
+        """Starts the clocks of attempts that began running; kills those past the limit."""
+        now = time.monotonic()
+        waiting = [a for a in self._pending.values() if a.started is None]
+        if waiting and now - self._polled >= 0.5:
+            self._polled = now
+            running = set(_kv("internal_kv_keys", self._run_id.encode()) or [])
+            for attempt in waiting:
+                if attempt.marker.encode() in running:
+                    attempt.started = now
+        outcomes = []
+        for ref, attempt in list(self._pending.items()):
+            if attempt.killed is None and attempt.started is not None and now - attempt.started > self._time_limit:
+                value = _kv("internal_kv_get", attempt.marker.encode())
+                attempt.worker = json.loads(value) if value else {}
+                attempt.killed = now
+                self._ray.cancel(ref, force=True)  # kills the worker process; Ray frees its resources
+            elif attempt.killed is not None and now - attempt.killed > 30:
+                # Ray never confirmed the kill: report it anyway rather than hold the slot.
+                del self._pending[ref]
+                self._ray.cancel(ref, force=True)
+                outcomes.append(self._timed_out(attempt, None))
+                self._forget(attempt)
+        return outcomes
+
+    def _timed_out(self, attempt: _Attempt, error: BaseException | None) -> Outcome:
+        ran = attempt.killed - (attempt.started if attempt.started is not None else attempt.submitted)
+        gone = _make_sure_gone(attempt.worker)
+        text = f"trial exceeded search.trial_timeout_s={self._time_limit:g} (ran {ran:.0f} s); {gone}"
+        where = f"worker {attempt.worker.get('host', '?')}:{attempt.worker.get('pid', '?')}"
+        return Outcome(attempt.task, error=text, kind="timeout", details=f"{text}\n{where}\n{error or ''}")
+
+    def _forget(self, attempt: _Attempt) -> None:
+        if attempt.marker and self._head.down_since is None:
+            _kv("internal_kv_del", attempt.marker.encode(), False)
+
     def shutdown(self) -> None:
-        for ref in list(self._pending):
-            self._ray.cancel(ref, force=True)
+        """Cancels what still runs and disconnects (without waiting on a head that is gone)."""
+        if self._head.down_since is None:
+            for ref in list(self._pending):
+                self._ray.cancel(ref, force=True)
+            if self._time_limit:
+                _kv("internal_kv_del", self._run_id.encode(), True)
         self._pending.clear()
+        self._held.clear()
         self._ray.shutdown()
+
+
+def _make_sure_gone(worker: dict[str, Any], wait_s: float = 5.0) -> str:
+    """Checks that a killed worker on this machine is gone, and kills it if Ray did not.
+
+    Returns:
+      The end of the timeout's error text: what became of the worker.
+    """
+    pid = worker.get("pid")
+    if not isinstance(pid, int) or worker.get("host") != socket.gethostname():
+        return "its worker was killed"  # on another machine: Ray's word is all there is
+    deadline = time.monotonic() + wait_s
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not _alive(pid):
+        return "its worker was killed"
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as f:
+        if f.read().startswith(b"ray::"):  # still the Ray worker, not a new process with its pid
+            os.kill(pid, signal.SIGKILL)
+    return f"its worker was killed (pid {pid}, after Ray's cancel left it running)"
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie (its parent, the raylet, reaps it); Linux's /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False

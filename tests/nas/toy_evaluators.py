@@ -73,3 +73,46 @@ def loss_diverges(architecture, seed, trial_dir):
     from proxy_trainer.errors import NonFiniteLossError
 
     raise NonFiniteLossError("training stopped at step 3/100: non-finite loss (loss nan)")
+
+
+def _note_worker(trial_dir, **extra):
+    """Writes where and since when this attempt runs (worker-<pid>.json): tests kill or check that process."""
+    import ray
+
+    note = {"pid": os.getpid(), "node": ray.util.get_node_ip_address(), "start": time.time(), **extra}
+    with open(os.path.join(trial_dir, f"worker-{os.getpid()}.json"), "w") as f:
+        json.dump(note, f)
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def hangs_on_trial_0(architecture, seed, trial_dir):
+    """Trial 0 hangs for an hour; the others report how many of trial 0's workers are still alive."""
+    _mark(trial_dir)
+    _note_worker(trial_dir)
+    if os.path.basename(os.path.normpath(trial_dir)) == "000000":
+        time.sleep(3600)
+    first = os.path.join(os.path.dirname(os.path.normpath(trial_dir)), "000000")
+    pids = [int(n[len("worker-") : -len(".json")]) for n in os.listdir(first) if n.startswith("worker-")]
+    return {"AP": _score(architecture), "trial0_workers": len(pids), "trial0_workers_alive": sum(map(_alive, pids))}
+
+
+def noted_slow(architecture, seed, trial_dir):
+    """Notes its worker (pid, Ray node) and start, sleeps TOY_SLEEP seconds, then scores."""
+    _mark(trial_dir)
+    _note_worker(trial_dir)
+    time.sleep(float(os.environ.get("TOY_SLEEP", "0.3")))
+    return {"AP": _score(architecture), "seed": seed}
+
+
+def exits(architecture, seed, trial_dir):
+    """Its worker process dies (os._exit) every time."""
+    _mark(trial_dir)
+    _note_worker(trial_dir)
+    os._exit(7)
