@@ -88,3 +88,17 @@ def test_config_round_trips_through_plain_data(name):
     changed = apply_overrides(config, {"trainer.learning_rate": 0.02, "model.aspect_ratios": [1.0, 2.0]})
     assert apply_overrides(get_experiment(name), config_to_dict(changed)) == changed
     assert dataclasses.replace(changed, name=name) == changed
+
+
+def test_each_experiment_limits_a_trials_time_well_above_its_expected_trial_time():
+    """A hung trial would hold its worker (and GPU) for the rest of the search; 0 would mean no limit."""
+    from experiments.search_config import RUNTIME_KEYS
+
+    assert get_experiment("synthetic_smoke").search.trial_timeout_s == 600  # a trial: ~30 s on a core
+    assert get_experiment("spinenet49_coco_proxy").search.trial_timeout_s == 6 * 3600  # ~10 min on an H100
+    assert "search.trial_timeout_s" in RUNTIME_KEYS  # how a search runs, not what it computes
+    for bad in (-1, float("nan"), float("inf")):
+        config = apply_overrides(get_experiment("synthetic_smoke"), {"search.trial_timeout_s": bad})
+        with pytest.raises(ConfigError, match="search.trial_timeout_s is .*; must be >= 0 seconds"):
+            config.validate()
+    apply_overrides(get_experiment("synthetic_smoke"), {"search.trial_timeout_s": 0}).validate()

@@ -55,8 +55,10 @@ def test_a_hung_trial_is_killed_at_the_limit_retried_then_failed_and_the_next_tr
     notes = worker_notes(os.path.join(wd, "trials", "000000"))
     assert len(notes) == 2 and notes[0]["pid"] != notes[1]["pid"]  # one worker per attempt, each killed
     for note, end in zip(notes, ends):
+        # Killed within a few seconds of the limit. The clock starts when the driver sees the attempt
+        # running, a moment before or after the evaluator itself starts.
         ran = end["time"] - note["start"]
-        assert LIMIT_S <= ran <= LIMIT_S + 5, (ran, note, end)  # killed within a few seconds of the limit
+        assert LIMIT_S - 1 <= ran <= LIMIT_S + 5, (ran, note, end)
     with open(os.path.join(wd, "trials", "000000", "error_attempt1.txt")) as f:
         assert "timeout: trial exceeded" in f.read()
 
