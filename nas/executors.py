@@ -284,9 +284,8 @@ def _kv(method: str, *args: Any) -> Any:
 @dataclasses.dataclass
 class _Attempt:
     task: TrialTask
-    marker: str
-    submitted: float  # time.monotonic() of this process, as are the others
-    started: float | None = None
+    marker: str  # its key in Ray's key-value store ("" without a time limit)
+    started: float | None = None  # time.monotonic() of this process, when its marker was first seen
     killed: float | None = None
     worker: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -380,10 +379,11 @@ class RayExecutor:
         self._pending: dict[Any, _Attempt] = {}
         self._held: list[Outcome] = []  # dead workers while the head does not answer: maybe the head's fault
         self._polled = -1e9
-        try:
-            gcs_address = ray.get_runtime_context().gcs_address
-        except Exception:  # noqa: BLE001 - Ray Client (ray://) has none: not watched
-            gcs_address = None
+        # Through Ray Client (ray://) the GCS is the cluster's own business: not watched.
+        gcs_address = None
+        if not (address and address.startswith("ray://")):
+            with contextlib.suppress(Exception):
+                gcs_address = ray.get_runtime_context().gcs_address
         self._head = _HeadWatch(gcs_address, repr(address) if address else "(local)")
 
     @property
@@ -398,7 +398,7 @@ class RayExecutor:
         evaluator, config = self._args
         marker = f"{self._run_id}{task.trial_id}/{task.attempt}" if self._time_limit else ""
         ref = self._remote.remote(marker, evaluator, task.architecture, task.seed, task.trial_dir, config)
-        self._pending[ref] = _Attempt(task, marker, time.monotonic())
+        self._pending[ref] = _Attempt(task, marker)
 
     def wait(self, timeout: float) -> list[Outcome]:
         """Outcomes of the attempts that ended within ``timeout`` seconds (maybe none).
@@ -463,21 +463,25 @@ class RayExecutor:
                 value = _kv("internal_kv_get", attempt.marker.encode())
                 attempt.worker = json.loads(value) if value else {}
                 attempt.killed = now
-                self._ray.cancel(ref, force=True)  # kills the worker process; Ray frees its resources
+                self._cancel(ref)  # kills the worker process; Ray frees its resources
             elif attempt.killed is not None and now - attempt.killed > 30:
                 # Ray never confirmed the kill: report it anyway rather than hold the slot.
                 del self._pending[ref]
-                self._ray.cancel(ref, force=True)
+                self._cancel(ref)
                 outcomes.append(self._timed_out(attempt, None))
                 self._forget(attempt)
         return outcomes
 
     def _timed_out(self, attempt: _Attempt, error: BaseException | None) -> Outcome:
-        ran = attempt.killed - (attempt.started if attempt.started is not None else attempt.submitted)
+        ran = attempt.killed - attempt.started
         gone = _make_sure_gone(attempt.worker)
         text = f"trial exceeded search.trial_timeout_s={self._time_limit:g} (ran {ran:.0f} s); {gone}"
         where = f"worker {attempt.worker.get('host', '?')}:{attempt.worker.get('pid', '?')}"
         return Outcome(attempt.task, error=text, kind="timeout", details=f"{text}\n{where}\n{error or ''}")
+
+    def _cancel(self, ref: Any) -> None:
+        with contextlib.suppress(Exception):  # a task already gone: nothing to kill
+            self._ray.cancel(ref, force=True)
 
     def _forget(self, attempt: _Attempt) -> None:
         if attempt.marker and self._head.down_since is None:
@@ -487,7 +491,7 @@ class RayExecutor:
         """Cancels what still runs and disconnects (without waiting on a head that is gone)."""
         if self._head.down_since is None:
             for ref in list(self._pending):
-                self._ray.cancel(ref, force=True)
+                self._cancel(ref)
             if self._time_limit:
                 _kv("internal_kv_del", self._run_id.encode(), True)
         self._pending.clear()
