@@ -13,6 +13,7 @@ import importlib
 import math
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +36,10 @@ def load_evaluator(spec: str) -> Callable[..., dict]:
     if ":" not in spec:
         raise EvaluatorError(f"--evaluator={spec!r}: expected module:function (e.g. mypkg.evals:evaluate) or 'proxy'")
     module_name, fn_name = spec.split(":", 1)
+    # A user's module in the directory they run from, as with `python -m`: the installed
+    # console scripts do not put it on the path (Ray workers get it through PYTHONPATH).
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except Exception as e:  # noqa: BLE001 - any import failure is the user's to see

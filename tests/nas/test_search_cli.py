@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -275,3 +276,33 @@ def test_on_a_terminal_the_search_shows_a_live_line_below_each_finished_trial(tm
     final = out.split("\r\x1b[K")[-1]
     assert "search finished: trials 4/4  running 0  failed 0" in final
     assert "Traceback" not in out
+
+
+def test_the_installed_command_finds_an_evaluator_in_the_current_directory(tmp_path):
+    """As the README's 'Bring your own task' says: run from where the module is, with the console script."""
+    script = shutil.which("nas-search")
+    assert script, "nas-search is not installed (pip install -e .)"
+    (tmp_path / "my_evals.py").write_text(
+        "def evaluate(architecture, seed, trial_dir):\n    return {'AP': len(architecture['blocks']) / 100}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    r = subprocess.run(
+        [
+            script,
+            "search",
+            "--experiment=spinenet49_coco_proxy",
+            "--workdir=wd",
+            "--evaluator=my_evals:evaluate",
+            "--max_trials=3",
+            "--quiet",
+            "--json",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    summary = json.loads(r.stdout)
+    assert summary["completed"] == 3 and summary["best_reward"] == 0.15
