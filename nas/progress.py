@@ -86,12 +86,15 @@ class Reporter:
             self.stream.write(f"{line} | {self._line(store, max_trials, running)}\n")
         self.stream.flush()
 
-    def finish(self, store: TrialStore, max_trials: int, stopped: bool) -> None:
-        """Final line."""
+    def finish(self, store: TrialStore, max_trials: int, stopped: bool, failed: bool = False) -> None:
+        """Final line (after an error: only the trials that finished, and the live line cleared)."""
         if self.tty:
             self.stream.write("\r\033[K" + "".join(f"{line}\n" for line in self._newly_finished(store)))
         else:
             self.update(store, max_trials, 0)
+        if failed:
+            self.stream.flush()
+            return
         state = "stopped; resume to continue" if stopped else "finished"
         self.stream.write(f"search {state}: {self._line(store, max_trials, 0)}\n")
         self.stream.flush()

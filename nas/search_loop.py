@@ -229,7 +229,8 @@ class SearchLoop:
             # may be ahead of the log (a proposal drawn whose record could not be appended), and a
             # snapshot only shortens the next replay.
             if self.reporter:
-                self.reporter.finish(self.store, max_trials, stopped=self._stop)
+                # On an error the error is the last word: no "search finished" line before it.
+                self.reporter.finish(self.store, max_trials, stopped=self._stop, failed=not finished)
 
     def _fill_slots(self, max_trials: int) -> None:
         capacity = self.executor.capacity
