@@ -67,7 +67,8 @@ PARALLEL = (
     "search.max_concurrent=2,search.snapshot_every=4"
 )
 # The full-disk case: the local executor (no Ray process inherits the file-size limit) and random
-# search (its snapshots are a few hundred bytes, so only the trial log meets the limit).
+# search (its snapshots are about 9 KB, not REINFORCE's 1.2 MB, and are written every 4 results: the
+# trial log is what meets the limit).
 LOCAL = "search.executor=local,controller.algorithm=random,search.snapshot_every=4"
 TOY_SLEEP = "0.2"
 
@@ -81,7 +82,8 @@ def hangs_once(architecture, seed, trial_dir):
     A wedged trial that a retry gets through: with ``search.trial_timeout_s`` the history must equal
     the reference search's, which ran ``slow``.
     """
-    sys.path.insert(0, ROOT)
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
     from tests.nas.toy_evaluators import slow
 
     marker = os.path.join(trial_dir, "hung-once")
@@ -232,6 +234,7 @@ class Bench:
         proc.wait()
         wall = time.time() - proc.started
         leftover = end_session(proc.pid)
+        self.sessions.remove(proc.pid)  # ended: its id may belong to someone else's process from now on
         stdout, stderr = proc.files
         stdout.seek(0)
         stderr.seek(0)
@@ -246,6 +249,7 @@ class Bench:
         return self.finish(proc, argv, timeout=timeout, **kw)
 
     def close(self) -> None:
+        """Ends the sessions not ended yet (a case that failed half-way) and removes the temporary root."""
         for sid in self.sessions:
             end_session(sid)
         shutil.rmtree(self.root, ignore_errors=True)
@@ -311,6 +315,18 @@ def recorded_twice(wd: str) -> list[str]:
     if reuse:
         doubled += [f"architecture {fp[:12]} trained {n} times" for fp, n in trained.items() if n > 1]
     return doubled
+
+
+def attempt_errors(bench: Bench, wd: str) -> list[str]:
+    """The distinct errors of failed attempts and trials in a log (trial ids and seeds left out), shortened."""
+    seen: list[str] = []
+    for r in read_log(wd):
+        if r["event"] in ("attempt_failed", "failed") and r.get("error"):
+            text = bench.scrub(r["error"])[:160]
+            text = " ".join("N" if word.strip(",.:;()").isdigit() else word for word in text.split())
+            if text not in seen:
+                seen.append(text)
+    return seen[:6]
 
 
 def tree(path: str) -> dict[str, bytes | None] | None:
@@ -515,44 +531,98 @@ def judge(row: Row, ref: Reference, wd: str) -> None:
 # ----- cases -----------------------------------------------------------------------------------------------
 
 
-def case_kill9(bench: Bench) -> Row:
-    """The driver SIGKILLed (with its process group) at seeded random moments, the same command rerun each time.
+def kill_plan(rng: random.Random, kills: int, trials: int, ref: Reference) -> list[tuple]:
+    """Seeded kill moments spread over one search.
 
-    A moment is drawn uniformly between the start and the expected end of the command (the reference's
-    start-up plus its time per trial for the trials still to run), so kills land in start-up, in trials,
-    in log appends and snapshots alike.
+    One kill in five lands in start-up (imports, Ray, the restore): ("start-up", seconds after the
+    command starts, drawn over the reference's start-up). The others land in the search: ("search",
+    trials done, seconds): once the command has restored and that many trials are done, after a delay
+    drawn over one trial's time, so kills fall in trials, log appends and snapshots alike. Search kills
+    are ordered by progress, so that one search meets them all from its start to its end.
     """
+    per_trial = ref.work_s / trials
+    plan = [
+        ("start-up", round(rng.uniform(0, ref.startup_s), 2))
+        if rng.random() < 0.2
+        else ("search", rng.randint(0, trials - 1), round(rng.uniform(0, per_trial), 2))
+        for _ in range(kills)
+    ]
+    points = iter(sorted(p[1:] for p in plan if p[0] == "search"))
+    return [p if p[0] == "start-up" else ("search", *next(points)) for p in plan]
+
+
+def case_kill9(bench: Bench) -> Row:
+    """The driver SIGKILLed (with its process group) at seeded random moments, the same command rerun each time."""
     ref = reference(bench, "serial", serial_search, bench.trials)
     row = Row("driver kill -9 at random moments, same command rerun", "kill9")
     for repeat in range(bench.args.repeats):
         rng = random.Random(f"kill9:{bench.seed}:{repeat}")
         wd = bench.path("kill9")
+        log = os.path.join(wd, "trials.jsonl")
         argv = serial_search(wd, bench.trials)
-        kills, moments, runs = 0, [], []
-        for _ in range(bench.kills + 5):
-            remaining = bench.trials - sum(1 for h in history(wd) if h[3])
-            kill = kills < bench.kills
-            horizon = ref.startup_s + ref.work_s * remaining / bench.trials
-            moment = rng.uniform(0, horizon) if kill else None
+        plan = kill_plan(rng, bench.kills, bench.trials, ref)
+        kills, runs = 0, []
+        for moment in [*plan, None]:
             proc = bench.start(argv)
-            run = bench.finish(proc, argv, timeout=300, kill_at=proc.started + moment if kill else None)
+            kill_at, due = None, None
+            if moment is not None and moment[0] == "start-up":
+                kill_at = proc.started + moment[1]
+            elif moment is not None:
+                due = progress_reached(log, trials_done=moment[1], delay=moment[2])
+            run = bench.finish(proc, argv, timeout=300, kill_at=kill_at, stop_when=due)
             runs.append(run)
             row.statuses.append(run.status)
             if run.killed:
                 kills += 1
-                moments.append(round(moment, 2))
-                row.details.setdefault("trials_done_at_kill", []).append(sum(1 for h in history(wd) if h[3]))
+                row.details.setdefault("kills", []).append(
+                    {"moment": moment, "after_s": round(run.wall_s, 2), "trials_done": count_done(log)}
+                )
                 row.details.setdefault("leftover_processes_after_kill", []).append(run.leftover)
             elif run.rc == 0:
-                break
+                break  # the search finished (before this kill, if one was planned)
         row.tried += kills
-        row.details.setdefault("kill_moments_s", []).append(moments)
         row.details.setdefault("commands_run", []).append(len(runs))
         if runs[-1].rc != 0:
             row.details.setdefault("unfinished", []).append(runs[-1].status)
         judge(row, ref, wd)
         row.message = user_message(bench, [r for r in runs if not r.killed])
     return row
+
+
+def count_done(log: str) -> int:
+    """Terminal records in a trial log's bytes (cheap enough to poll)."""
+    try:
+        with open(log, "rb") as f:
+            data = f.read()
+    except OSError:
+        return 0
+    return data.count(b'"event":"completed"') + data.count(b'"event":"failed"')
+
+
+def progress_reached(log: str, trials_done: int, delay: float) -> Callable[[], bool]:
+    """A ``stop_when``: true ``delay`` s after this command has restored (its `run` record) and ``trials_done`` are done."""
+    try:
+        with open(log, "rb") as f:
+            runs_before = f.read().count(b'"event":"run"')
+    except OSError:
+        runs_before = 0
+    fire_at = None
+
+    def due() -> bool:
+        nonlocal fire_at
+        if fire_at is None:
+            try:
+                with open(log, "rb") as f:
+                    data = f.read()
+            except OSError:
+                return False
+            done = data.count(b'"event":"completed"') + data.count(b'"event":"failed"')
+            if data.count(b'"event":"run"') > runs_before and done >= trials_done:
+                fire_at = time.time() + delay
+            return False
+        return time.time() >= fire_at
+
+    return due
 
 
 def case_worker_death(bench: Bench) -> Row:
@@ -562,7 +632,8 @@ def case_worker_death(bench: Bench) -> Row:
     exceptions retried up to ``search.max_attempts`` (2) then failed, NaN failed at once, the others
     completed with their score. A trial missing, or not as the policy says, is lost.
     """
-    sys.path.insert(0, ROOT)
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
     from tests.nas.toy_evaluators import _score
 
     row = Row("worker process dies (chaos evaluator), two workers", "worker_death")
@@ -602,6 +673,7 @@ def case_worker_death(bench: Bench) -> Row:
         trials=bench.chaos_trials,
         outcomes=dict(collections.Counter(r["event"] for r in final.values())),
         not_as_the_policy_says=wrong,
+        attempt_errors=attempt_errors(bench, wd),
         attempts_not_as_the_policy_says=retry_mismatch,
         recorded_twice=twice,
     )
@@ -833,6 +905,7 @@ def case_hang(bench: Bench) -> Row:
         1 for r in log if r["event"] in ("attempt_failed", "failed") and "timeout" in (r.get("error") or "").lower()
     )
     row.details["wall_s"] = round(run.wall_s, 1)
+    row.details["attempt_errors"] = attempt_errors(bench, wd)
     judge(row, ref, wd)
     row.message = user_message(bench, runs)
     return row
@@ -856,7 +929,8 @@ class Cluster:
         self.port = free_port()
         self.address = f"{self.HEAD_IP}:{self.port}"
         self.head = self._node("head", ["--head", f"--node-ip-address={self.HEAD_IP}", f"--port={self.port}",
-                                        "--include-dashboard=false", f"--ray-client-server-port={free_port()}"])  # fmt: skip
+                                        "--include-dashboard=false", f"--dashboard-port={free_port()}",
+                                        f"--ray-client-server-port={free_port()}"])  # fmt: skip
         self.worker = self._node("node2", [f"--address={self.address}", f"--node-ip-address={self.WORKER_IP}"])
 
     def _node(self, name: str, args: list[str]) -> subprocess.Popen:
@@ -885,16 +959,27 @@ class Cluster:
     def raylets(node: subprocess.Popen) -> list[int]:
         return [pid for pid in session_members(node.pid) if comm(pid) == "raylet"]
 
-    def busy_on_worker(self) -> bool:
-        """Whether a task runs on the second node now: a worker titled ``ray::FUNCTION``, not idle, not an agent."""
-        idle = ("ray::IDLE", "ray::DashboardAgent", "ray::RuntimeEnvAgent")
-        titles = [cmdline(pid).strip() for pid in session_members(self.worker.pid)]
-        return any(t.startswith("ray::") and not t.startswith(idle) for t in titles)
+    def trial_starting_on_worker(self, wd: str) -> int | None:
+        """A trial that started on the second node less than 0.5 s ago (its evaluator sleeps 1.5 s), or None.
+
+        ``slow`` marks each call with ``called-PID-NS`` in the trial's directory: the pid tells the
+        node (the second node's processes are in its session), the time that the trial is still running.
+        """
+        members = set(session_members(self.worker.pid))
+        trials_dir = os.path.join(wd, "trials")
+        for name in sorted(os.listdir(trials_dir)) if os.path.isdir(trials_dir) else []:
+            for mark in os.listdir(os.path.join(trials_dir, name)):
+                if mark.startswith("called-"):
+                    _, pid, ns = mark.split("-")
+                    if int(pid) in members and time.time_ns() - int(ns) < 5e8:
+                        return int(name)
+        return None
 
     def stop(self) -> None:
         for node in (self.worker, self.head):
             end_session(node.pid)
             node.wait()
+            self.bench.sessions.remove(node.pid)
 
 
 def free_port() -> int:
@@ -918,10 +1003,12 @@ def case_node_death(bench: Bench) -> Row:
         argv = parallel_search(wd, trials, extra="search.max_attempts=2") + [f"--ray_address={cluster.address}"]
         env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": cluster.token}
         proc = bench.start(argv, env=env)
-        killed_at = None
+        killed_at = victim = None
         deadline = time.time() + 120
         while proc.poll() is None and time.time() < deadline and killed_at is None:
-            if sum(1 for h in history(wd) if h[3]) >= 2 and cluster.busy_on_worker():
+            if count_done(os.path.join(wd, "trials.jsonl")) >= 2:
+                victim = cluster.trial_starting_on_worker(wd)
+            if victim is not None:
                 for pid in cluster.raylets(cluster.worker):
                     os.kill(pid, signal.SIGKILL)
                     row.tried += 1
@@ -935,6 +1022,9 @@ def case_node_death(bench: Bench) -> Row:
     row.details["worker_deaths_recorded"] = sum(
         1 for r in log if r["event"] in ("attempt_failed", "failed") and "died" in (r.get("error") or "")
     )
+    row.details["attempt_errors"] = attempt_errors(bench, wd)
+    row.details["trial_on_the_dead_node"] = victim
+    row.details["its_records"] = [r["event"] for r in log if r.get("trial_id") == victim]
     if killed_at is not None:
         row.details["seconds_from_kill_to_end"] = round(run.started + run.wall_s - killed_at, 1)
     judge(row, ref, wd)
