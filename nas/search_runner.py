@@ -7,7 +7,9 @@ everything it knows comes from the workdir.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import sys
 from typing import Any
 
@@ -110,12 +112,14 @@ def start_or_resume(
         load_evaluator(config.search.evaluator)  # a typo fails here, not in every trial
     if config is None and not workdir.exists():
         raise WorkdirError(f"{workdir.path} holds no search (no config.json); start one with nas-search search")
+    dir_existed = os.path.isdir(workdir.path)
+    lock_existed = os.path.exists(workdir.join(".lock"))
+    if config is not None and not workdir.exists():
+        config.validate()  # a bad new search is refused before anything is created
     workdir.lock()
     try:
         is_new = not workdir.exists()
-        if is_new:
-            config.validate()
-        else:
+        if not is_new:
             config = reconcile(workdir, config)
         search = config.search
         encoding = DecisionEncoding(config.search_space)
@@ -173,6 +177,16 @@ def start_or_resume(
             return summary
     finally:
         workdir.unlock()
+        if not workdir.exists():  # refused before the search was created: leave no trace of this attempt
+            _remove_lock_and_directory(workdir, lock_existed, dir_existed)
+
+
+def _remove_lock_and_directory(workdir: Workdir, lock_existed: bool, dir_existed: bool) -> None:
+    with contextlib.suppress(OSError):
+        if not lock_existed:
+            os.remove(workdir.join(".lock"))
+        if not dir_existed:
+            os.rmdir(workdir.path)  # only if empty
 
 
 def _check_data(config: ExperimentConfig) -> None:

@@ -111,10 +111,10 @@ def train_and_evaluate(
         state.checkpoint, os.path.join(workdir, CHECKPOINT_DIR), max_to_keep=trainer_cfg.max_checkpoints
     )
     resumed_from = 0
-    if manager.latest_checkpoint:
-        state.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    if manager.checkpoints:
+        used = _restore_checkpoint(state, manager, emit)
         resumed_from = int(state.step.numpy())
-        emit({"event": "resume", "message": f"resuming at step {resumed_from}/{total_steps} from {workdir}"})
+        emit({"event": "resume", "message": f"resuming at step {resumed_from}/{total_steps} from {used}"})
     write_trial_file(workdir, ident)
     writer = tf.summary.create_file_writer(os.path.join(workdir, TENSORBOARD_DIR))
 
@@ -360,6 +360,33 @@ def _make_train_step(
     # No autograph: the step has no tensor-dependent Python control flow, and converting every
     # Keras layer's call costs seconds per trial.
     return tf.function(train_step, jit_compile=state.runtime.jit_compile, reduce_retracing=True, autograph=False)
+
+
+def _restore_checkpoint(state: _TrainState, manager: tf.train.CheckpointManager, emit: Callable) -> str:
+    """Restores the newest checkpoint that reads back, newest first; returns its path.
+
+    A checkpoint cut short (a full disk, a copy that stopped) does not end the
+    trial while an older one is whole; the one skipped is said in the log and
+    left in place.
+
+    Raises:
+      TrainingError: no checkpoint reads back; names the directory and what to do.
+    """
+    problems = []
+    for path in reversed(manager.checkpoints):
+        try:
+            state.checkpoint.restore(path).assert_existing_objects_matched()
+            for skipped, why in problems:
+                emit({"event": "warning", "message": f"checkpoint {skipped} does not read back ({why}); used {path}"})
+            return path
+        except (tf.errors.OpError, ValueError, IndexError, AssertionError) as e:
+            why = " ".join(str(e).split())[:200] or type(e).__name__
+            problems.append((path, f"{type(e).__name__}: {why}"))
+    directory = os.path.dirname(problems[0][0])
+    raise TrainingError(
+        f"{directory}: no checkpoint reads back ({problems[0][1]}); remove that directory to train this trial "
+        "from the start"
+    )
 
 
 def _check_outputs(model: keras.Model, anchors: Anchors, model_cfg: Any) -> None:

@@ -185,7 +185,7 @@ def test_bad_search_input_is_one_line_and_exit_2(tmp_path, args, message):
     assert r.returncode == 2, r.stderr[-2000:]
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], r.stderr[-2000:]
-    assert not (wd / "config.json").exists()
+    assert not wd.exists()  # a refused new search leaves nothing behind, not even its lock
 
 
 @pytest.mark.parametrize(
@@ -205,7 +205,7 @@ def test_a_missing_dataset_is_one_line_and_exit_2(tmp_path, overrides, message):
     assert r.returncode == 2, r.stderr[-2000:]
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], r.stderr[-2000:]
-    assert not (wd / "config.json").exists()
+    assert not wd.exists()  # a refused new search leaves nothing behind, not even its lock
 
 
 def test_the_data_command_prepares_the_synthetic_dataset(tmp_path):

@@ -10,6 +10,7 @@ import glob
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import types
@@ -186,6 +187,30 @@ def test_resume_mid_training_reaches_the_same_metrics(cache_dir, reference_run, 
     # A finished trial run again only evaluates.
     again = train_and_evaluate(TINY_ARCH, tiny_config(cache_dir), workdir, seed=3)
     assert again["steps_run"] == 0 and again["AP"] == uninterrupted["AP"]
+
+
+def _cut_in_half(checkpoint_prefix):
+    for path in glob.glob(checkpoint_prefix + ".data-*"):
+        os.truncate(path, os.path.getsize(path) // 2)
+
+
+def test_a_checkpoint_cut_short_falls_back_to_an_older_one_or_is_one_clear_error(cache_dir, reference_run, tmp_path):
+    source, uninterrupted = reference_run
+    workdir = str(tmp_path / "a")
+    shutil.copytree(source, workdir)
+    _cut_in_half(os.path.join(workdir, "checkpoints", "ckpt-6"))
+    events = []
+    resumed = train_and_evaluate(TINY_ARCH, tiny_config(cache_dir), workdir, seed=3, progress=events.append)
+    assert resumed["resumed_from_step"] == 3 and resumed["steps_run"] == 3
+    assert any(e["event"] == "warning" and "ckpt-6 does not read back" in e["message"] for e in events), events
+    assert {k: resumed[k] for k in METRIC_KEYS} == {k: uninterrupted[k] for k in METRIC_KEYS}
+
+    workdir = str(tmp_path / "b")
+    shutil.copytree(source, workdir)
+    for step in (3, 6):
+        _cut_in_half(os.path.join(workdir, "checkpoints", f"ckpt-{step}"))
+    with pytest.raises(TrainingError, match=r"checkpoints: no checkpoint reads back .*remove that directory"):
+        train_and_evaluate(TINY_ARCH, tiny_config(cache_dir), workdir, seed=3)
 
 
 def test_labelling_in_the_training_step_trains_on_the_same_targets(cache_dir, tmp_path):
