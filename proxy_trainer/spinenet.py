@@ -60,7 +60,7 @@ class FusedBatchNormalization(layers.BatchNormalization):
         if (
             keras.backend.backend() != "tensorflow"
             or mask is not None
-            or self.renorm
+            or getattr(self, "renorm", False)  # Keras before 3.14 has no renorm (and never renormalises)
             or len(inputs.shape) != 4
             or self.axis not in (3, -1)
             or not (self.scale and self.center)

@@ -38,24 +38,47 @@ def test_ci_runs_the_readme_test_command_unchanged():
     assert _quick_start_commands()[1] in _ci_lines()
 
 
+def _norm(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def test_the_constraints_file_pins_every_requirement_of_setup_py():
-    pins = {}
+    from packaging.requirements import Requirement  # pytest's own dependency
+
+    pins = []
     for line in (ROOT / "constraints.txt").read_text().splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
             match = re.fullmatch(r'([A-Za-z0-9_.-]+)==([^\s;]+)(\s*;\s*python_version\s*[<>=]+\s*"3\.\d+")?', line)
             assert match, f"constraints.txt: not an exact pin: {line!r}"
-            pins.setdefault(re.sub(r"[-_.]+", "-", match.group(1)).lower(), []).append(line)
+            pins.append(Requirement(line))
     lists = {
         node.targets[0].id: ast.literal_eval(node.value)
         for node in ast.parse((ROOT / "setup.py").read_text()).body
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "").endswith("_REQUIRES")
     }
-    requirements = lists["INSTALL_REQUIRES"] + lists["TEST_REQUIRES"]
-    names = [re.match(r"[A-Za-z0-9_.-]+", r).group(0) for r in requirements]
+    requirements = [Requirement(r) for r in lists["INSTALL_REQUIRES"] + lists["TEST_REQUIRES"]]
+    names = {_norm(r.name) for r in requirements}
     assert len(names) >= 10 and "tensorflow" in names and "pytest" in names, names
-    for name in names:
-        assert re.sub(r"[-_.]+", "-", name).lower() in pins, f"{name} is in setup.py but not pinned in constraints.txt"
+    versions = _supported_versions()
+    assert versions, versions
+    # On every supported Python, each requirement that applies there is pinned exactly once, inside its range.
+    for version in versions:
+        env = {"python_version": version, "python_full_version": version + ".0", "extra": ""}
+
+        def applies(r, env=env):
+            return r.marker is None or r.marker.evaluate(env)
+
+        pinned = {}
+        for pin in filter(applies, pins):
+            assert _norm(pin.name) not in pinned, f"constraints.txt pins {pin.name} twice for Python {version}"
+            pinned[_norm(pin.name)] = next(iter(pin.specifier)).version
+        for requirement in filter(applies, requirements):
+            version_pinned = pinned.get(_norm(requirement.name))
+            assert version_pinned, f"{requirement} (Python {version}) is in setup.py but not pinned in constraints.txt"
+            assert requirement.specifier.contains(version_pinned), (
+                f"{requirement} (Python {version}): constraints.txt pins {version_pinned}, outside the range"
+            )
 
 
 def test_ci_smoke_tests_every_other_supported_python():

@@ -42,7 +42,7 @@ def wheel(wheel_path, tracked_list):
 
 
 def lock(constraints):
-    """Every installed distribution is pinned in constraints.txt (markers evaluated here), at its version."""
+    """Every installed distribution is pinned in constraints.txt (markers evaluated here, once), at its version."""
     from packaging.requirements import Requirement
 
     def norm(name):
@@ -55,6 +55,8 @@ def lock(constraints):
             if line:
                 req = Requirement(line)
                 if req.marker is None or req.marker.evaluate():
+                    if norm(req.name) in pins:
+                        return f"constraints.txt pins {req.name} twice for this Python: {line!r}"
                     pins[norm(req.name)] = str(req.specifier)
     bad = []
     for dist in metadata.distributions():
