@@ -66,7 +66,27 @@ def render_faults(result: dict[str, Any]) -> str:
     )
 
 
-RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {"faults": render_faults}
+def render_synthetic_ap(result: dict[str, Any]) -> str:
+    """What `synthetic_smoke` rewards: presets over seeds, and random architectures (bench_synthetic_ap.py)."""
+    s = result["summary"]
+
+    def seeds(name: str) -> str:
+        return ", ".join(f"{a:.3f}" for a in s[name]["AP"]) + f" (seeds {', '.join(map(str, s[name]['seeds']))})"
+
+    r = s["random"]
+    return (
+        f"On `synthetic_smoke` (trained with `nas-train`, the experiment's scaling and recipe), SpineNet-49 "
+        f"reaches AP {seeds('spinenet49')} and the ResNet-like ordering {seeds('resnet_like')}. Of "
+        f"{r['count']} random architectures of the space (random search, seed {result['arch_seed']}, one "
+        f"training seed each), {r['near_zero']} stay below AP {r['near_zero_below']}; the median is "
+        f"{r['median']:.3f} and the best {r['max']:.3f}. Measured by {_provenance(result)}.\n"
+    )
+
+
+RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "faults": render_faults,
+    "synthetic_ap": render_synthetic_ap,
+}
 
 
 def sections(text: str) -> dict[str, str]:

@@ -27,11 +27,9 @@ def synthetic_smoke() -> ExperimentConfig:
     recipe's optimizer and schedule shape, at half its learning rate (the
     batch is 8 times smaller) and with gradients clipped at norm 10 as the
     reference SpineNet configs do (at 0.08 without clipping one seed in three
-    diverged to AP ~0.01). Measured on SpineNet-49: AP 0.21-0.29 over seeds
-    0-2, against 0.000 untrained. Random architectures split in two: about
-    half reach AP 0.2-0.4, the others stay near 0.01 whatever the seed (of
-    34 measured, mostly those whose L3 output block has no parent at L2-L3).
-    One trial takes about 30 s on one core.
+    diverged to AP ~0.01). What it rewards (SpineNet-49 over seeds, random
+    architectures) is measured by bench/bench_synthetic_ap.py and shown in
+    the README. One trial takes about 30 s on one core.
     """
     return ExperimentConfig(
         name="synthetic_smoke",

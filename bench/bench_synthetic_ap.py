@@ -1,0 +1,154 @@
+"""What the embedded `synthetic_smoke` reward says about architectures: presets over seeds, random ones.
+
+Trains each architecture with `nas-train` (the path a user runs; one process per trial, pinned to one
+core) under the experiment's own recipe and reads AP from its ``metrics.json``:
+
+- SpineNet-49 and the ResNet-like ordering (presets, at the experiment's scaling), each with seeds
+  ``--seeds`` (default 0, 1, 2): the spread a seed alone makes;
+- ``--random`` architectures proposed by random search over the experiment's space (seed
+  ``--arch_seed``), one seed each: how rewards spread over the space, and how many stay near zero.
+
+Writes ``bench/results/synthetic_ap.json`` (with the command, commit, cores, load and date), which the
+README's figures are rendered from (``bench/readme_results.py``).
+
+Usage::
+
+    python bench/bench_synthetic_ap.py [--seeds 0 1 2] [--random 10] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import datetime
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+RESULTS = os.path.join(ROOT, "bench", "results", "synthetic_ap.json")
+EXPERIMENT = "synthetic_smoke"
+NEAR_ZERO = 0.05  # AP below this: the architecture learned (almost) nothing
+
+
+def _architectures(num_random: int, arch_seed: int) -> dict[str, dict]:
+    from controller.random_search import RandomSearch
+    from experiments.registry import get_experiment
+    from search_space import DecisionEncoding, architecture_to_dict, resnet_like, spinenet49
+
+    config = get_experiment(EXPERIMENT)
+    scaling = config.search_space.scaling
+    archs = {
+        "spinenet49": architecture_to_dict(spinenet49(scaling)),
+        "resnet_like": architecture_to_dict(resnet_like(scaling)),
+    }
+    controller = RandomSearch(DecisionEncoding(config.search_space), seed=arch_seed)
+    for i in range(num_random):
+        archs[f"random_{i:02d}"] = architecture_to_dict(controller.propose().architecture)
+    return archs
+
+
+def _train(name: str, arch: dict, seed: int, scratch: str, core: int) -> dict:
+    """One nas-train run on one core; its metrics (or its error)."""
+    workdir = os.path.join(scratch, f"{name}-seed{seed}")
+    arch_file = workdir + ".json"
+    with open(arch_file, "w") as f:
+        json.dump(arch, f)
+    argv = [
+        sys.executable, "-m", "nas.train_cli", f"--arch={arch_file}", f"--experiment={EXPERIMENT}",
+        f"--workdir={workdir}", f"--seed={seed}", "--quiet",
+    ]  # fmt: skip
+    start = time.time()
+    r = subprocess.run(
+        argv, cwd=ROOT, capture_output=True, text=True, preexec_fn=lambda: os.sched_setaffinity(0, {core})
+    )
+    out = {"arch": name, "seed": seed, "wall_s": round(time.time() - start, 1)}
+    if r.returncode != 0:
+        return {**out, "error": (r.stderr.strip().splitlines() or ["?"])[-1]}
+    with open(os.path.join(workdir, "metrics.json")) as f:
+        metrics = json.load(f)
+    metrics = metrics.get("metrics", metrics)
+    return {**out, "AP": metrics["AP"], "AP50": metrics["AP50"], "images_per_s": metrics.get("images_per_s")}
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the preset trainings")
+    parser.add_argument("--random", type=int, default=10, help="random architectures, one seed each")
+    parser.add_argument("--arch_seed", type=int, default=0, help="seed of the random search that proposes them")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="trials at once, one core each")
+    parser.add_argument("--output", default=RESULTS)
+    args = parser.parse_args()
+
+    load_start = os.getloadavg()
+    started = time.time()
+    archs = _architectures(args.random, args.arch_seed)
+    runs = [(n, s) for n in ("spinenet49", "resnet_like") for s in args.seeds]
+    runs += [(n, 0) for n in archs if n.startswith("random_")]
+    scratch = tempfile.mkdtemp(prefix="synthetic_ap_")
+    cores = sorted(os.sched_getaffinity(0))
+    try:
+        with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+            futures = [
+                pool.submit(_train, n, archs[n], s, scratch, cores[i % args.jobs % len(cores)])
+                for i, (n, s) in enumerate(runs)
+            ]
+            trials = []
+            for f in futures:
+                trials.append(f.result())
+                t = trials[-1]
+                print(f"{t['arch']:<12} seed {t['seed']}: {t.get('AP', t.get('error'))} ({t['wall_s']} s)", flush=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    def aps(prefix: str) -> list[float]:
+        return [t["AP"] for t in trials if t["arch"].startswith(prefix) and "AP" in t]
+
+    summary = {}
+    for name in ("spinenet49", "resnet_like"):
+        values = aps(name)
+        summary[name] = {"seeds": args.seeds, "AP": values, "min": min(values), "max": max(values)}
+        summary[name]["mean"] = statistics.mean(values)
+    random_aps = aps("random_")
+    summary["random"] = {
+        "count": len(random_aps),
+        "AP": random_aps,
+        "median": statistics.median(random_aps),
+        "max": max(random_aps),
+        "near_zero": sum(1 for a in random_aps if a < NEAR_ZERO),
+        "near_zero_below": NEAR_ZERO,
+    }
+    result = {
+        "command": ["python", *sys.argv],
+        "commit": _git("rev-parse", "HEAD"),
+        "uncommitted_changes": _git("status", "--porcelain", "--untracked-files=no").splitlines(),
+        "cpu_count": os.cpu_count(),
+        "load_average_start": list(load_start),
+        "load_average_end": list(os.getloadavg()),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "wall_s": round(time.time() - started, 1),
+        "experiment": EXPERIMENT,
+        "arch_seed": args.arch_seed,
+        "trials": trials,
+        "summary": summary,
+    }
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with open(args.output, "w") as f:
+        json.dump(result, f, indent=1)
+    print(json.dumps(summary, indent=1))
+    print(f"wrote {args.output}")
+    return 0 if all("AP" in t for t in trials) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
