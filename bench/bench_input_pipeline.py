@@ -45,10 +45,10 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from proxy_trainer.anchor_labeler import AnchorLabeler
-    from proxy_trainer.anchors import Anchors
-    from proxy_trainer.data_config import DataConfig, SyntheticConfig
-    from proxy_trainer.input_pipeline import prepare_data
+    from proxy_trainer.data.config import DataConfig, SyntheticConfig
+    from proxy_trainer.data.pipeline import prepare_data
+    from proxy_trainer.detector.anchor_labeler import AnchorLabeler
+    from proxy_trainer.detector.anchors import Anchors
 
     tf.config.threading.set_inter_op_parallelism_threads(args.cores)
     tf.config.threading.set_intra_op_parallelism_threads(1)

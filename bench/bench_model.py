@@ -48,7 +48,7 @@ DEFAULT_VENV = "/tmp/nas_ref_venv"
 
 
 def _build_ours(args):
-    from proxy_trainer.retinanet import build_retinanet
+    from proxy_trainer.detector.retinanet import build_retinanet
     from search_space import model_preset, spinenet49
 
     preset = model_preset(args.model_id)

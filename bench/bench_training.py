@@ -55,8 +55,8 @@ PAPER_EXPERIMENT = "spinenet49_coco_proxy"
 
 
 def _synthetic_data(input_size: int, cache_dir: str):
-    from proxy_trainer.data_config import DataConfig, SyntheticConfig
-    from proxy_trainer.input_pipeline import prepare_data
+    from proxy_trainer.data.config import DataConfig, SyntheticConfig
+    from proxy_trainer.data.pipeline import prepare_data
 
     config = DataConfig(
         source="synthetic", synthetic=SyntheticConfig(num_images=96), holdout_size=32, cache_dir=cache_dir
@@ -73,12 +73,12 @@ def _measure_steps(args) -> dict:
     import tensorflow as tf
 
     from proxy_trainer import trainer
-    from proxy_trainer.anchor_labeler import AnchorLabeler
-    from proxy_trainer.anchors import Anchors
-    from proxy_trainer.losses import retinanet_loss, weight_decay_loss
-    from proxy_trainer.model_config import ModelConfig
-    from proxy_trainer.runtime import resolve_runtime
-    from proxy_trainer.train_config import TrainerConfig
+    from proxy_trainer.detector.anchor_labeler import AnchorLabeler
+    from proxy_trainer.detector.anchors import Anchors
+    from proxy_trainer.detector.config import ModelConfig
+    from proxy_trainer.detector.losses import retinanet_loss, weight_decay_loss
+    from proxy_trainer.training.config import TrainerConfig
+    from proxy_trainer.training.runtime import resolve_runtime
 
     anchors = Anchors(args.input_size)
     data = _synthetic_data(args.input_size, args.cache_dir)
@@ -159,8 +159,8 @@ def _trainer_rates(
     import types
 
     from experiments.registry import get_experiment
-    from proxy_trainer.data_config import SyntheticConfig
-    from proxy_trainer.trainer import train_and_evaluate
+    from proxy_trainer.data.config import SyntheticConfig
+    from proxy_trainer.training.trainer import train_and_evaluate
     from search_space import spinenet49
 
     paper = get_experiment(PAPER_EXPERIMENT)

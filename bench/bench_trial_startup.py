@@ -46,7 +46,7 @@ sys.path.insert(0, {root!r})
 from nas.quiet_tf import import_tensorflow_quietly
 import_tensorflow_quietly()
 from experiments.registry import configure_experiment
-from proxy_trainer.trainer import train_and_evaluate
+from proxy_trainer.training.trainer import train_and_evaluate
 from search_space import spinenet49
 
 overrides = ",".join(o for o in ({overrides!r}, "trainer.train_steps={steps}") if o)

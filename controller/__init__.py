@@ -16,10 +16,7 @@ from controller.base import (
     ControllerStateError,
     FeedbackError,
     Proposal,
-    controller_class,
-    controller_names,
     is_usable_reward,
-    register_controller,
 )
 from controller.config import (
     ControllerConfig,
@@ -30,6 +27,7 @@ from controller.config import (
     PPOConfig,
     build_controller,
 )
+from controller.registry import controller_class, controller_names, register_controller
 from controller.reward import COST_MEASURES, COST_NONE, RewardConfig, RewardError, compute_reward, reward_or_failure
 
 # The algorithms and the policy network need TensorFlow: imported on first use.

@@ -17,6 +17,7 @@ import numbers
 from typing import Any
 
 from search_space import Architecture, ArchitectureError, DecisionEncoding
+from search_space.errors import UserError
 
 STATE_SCHEMA_VERSION = 1
 
@@ -68,7 +69,7 @@ class Proposal:
         )
 
 
-class ControllerStateError(ValueError):
+class ControllerStateError(UserError, ValueError):
     """A controller state cannot be restored (wrong schema, algorithm or space)."""
 
 
@@ -410,13 +411,3 @@ def _count(state: dict[str, Any], key: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ControllerStateError(f"{key} {value!r} must be a non-negative integer")
     return value
-
-
-# Re-exported: algorithms register themselves with ``controller.base.register_controller``.
-from controller.registry import (  # noqa: E402, F401
-    BUILTIN_ALGORITHMS,
-    controller_class,
-    controller_names,
-    known_controller_names,
-    register_controller,
-)

@@ -17,14 +17,16 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from controller.base import FAILURE_POLICIES, FAILURE_SKIP, Controller, controller_class, known_controller_names
+from controller.base import FAILURE_POLICIES, FAILURE_SKIP, Controller
+from controller.registry import controller_class, known_controller_names
 from search_space import DecisionEncoding
+from search_space.errors import UserError
 
 # The algorithms are imported by ``build_controller`` only: configs are read
 # by every command, and the policy networks need TensorFlow.
 
 
-class ControllerConfigError(ValueError):
+class ControllerConfigError(UserError, ValueError):
     """A controller config field is out of range; the message names it and the allowed values."""
 
 

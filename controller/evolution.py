@@ -28,13 +28,11 @@ from controller.base import (
     ControllerStateError,
     Proposal,
     check_hparam,
-    register_controller,
 )
 from controller.random_search import proposal_rng
 from search_space import DecisionEncoding, mutate_decisions, sample_decisions
 
 
-@register_controller("evolution")
 class RegularizedEvolution(BaseController):
     """Aging evolution over the decision encoding.
 
@@ -49,6 +47,8 @@ class RegularizedEvolution(BaseController):
     Raises:
       ValueError: a size out of range.
     """
+
+    name = "evolution"
 
     def __init__(
         self,

@@ -23,12 +23,11 @@ from typing import Any
 
 import tensorflow as tf
 
-from controller.base import FAILURE_SKIP, check_hparam, register_controller
+from controller.base import FAILURE_SKIP, check_hparam
 from controller.reinforce import ReinforceController
 from search_space import DecisionEncoding
 
 
-@register_controller("ppo")
 class PPOController(ReinforceController):
     """The LSTM policy trained with PPO's clipped surrogate.
 
@@ -45,6 +44,8 @@ class PPOController(ReinforceController):
     Raises:
       ValueError: a hyperparameter out of range, naming it.
     """
+
+    name = "ppo"
 
     def __init__(
         self,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from controller.base import FAILURE_SKIP, BaseController, Proposal, register_controller
+from controller.base import FAILURE_SKIP, BaseController, Proposal
 from search_space import DecisionEncoding, sample_decisions
 
 
@@ -20,7 +20,6 @@ def proposal_rng(algorithm: str, seed: int, proposal_id: int) -> random.Random:
     return random.Random(f"{algorithm}:{seed}:{proposal_id}")
 
 
-@register_controller("random")
 class RandomSearch(BaseController):
     """Uniform random sampling over the decision encoding.
 
@@ -30,6 +29,8 @@ class RandomSearch(BaseController):
       failure_policy, failure_reward: see ``BaseController`` (only the
         counters see them: random search learns nothing).
     """
+
+    name = "random"
 
     def __init__(
         self,

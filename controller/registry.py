@@ -19,7 +19,7 @@ def register_controller(name: str):
     """Class decorator: registers a controller under ``name``."""
 
     def decorate(cls):
-        if name in _REGISTRY:
+        if name in _REGISTRY or name in BUILTIN_ALGORITHMS:
             raise ValueError(f"controller {name!r} is registered twice")
         cls.name = name
         _REGISTRY[name] = cls
@@ -28,7 +28,7 @@ def register_controller(name: str):
     return decorate
 
 
-# Registered when their modules are imported (see ``_load_builtin``).
+# The built-in algorithms, registered on first need (``_load_builtin``); they do not import this module.
 BUILTIN_ALGORITHMS = ("evolution", "ppo", "random", "reinforce")
 
 
@@ -38,8 +38,14 @@ def known_controller_names() -> list[str]:
 
 
 def _load_builtin() -> None:
-    """Imports (and so registers) the built-in algorithms, on first need."""
-    from controller import evolution, ppo, random_search, reinforce  # noqa: F401
+    """Imports and registers the built-in algorithms, on first need (their ``name`` is a class attribute)."""
+    from controller.evolution import RegularizedEvolution
+    from controller.ppo import PPOController
+    from controller.random_search import RandomSearch
+    from controller.reinforce import ReinforceController
+
+    for cls in (RegularizedEvolution, PPOController, RandomSearch, ReinforceController):
+        _REGISTRY.setdefault(cls.name, cls)
 
 
 def controller_names() -> list[str]:

@@ -34,7 +34,6 @@ from controller.base import (
     ControllerStateError,
     Proposal,
     check_hparam,
-    register_controller,
 )
 from controller.rnn_policy import DEVICE, LSTMPolicy, decode_array, encode_array
 from search_space import DecisionEncoding
@@ -48,7 +47,6 @@ def proposal_seed(seed: int, proposal_id: int) -> tuple[int, int]:
     return tuple(int(w) for w in words.view(np.int32))
 
 
-@register_controller("reinforce")
 class ReinforceController(BaseController):
     """The NAS-RL controller: an LSTM policy trained with REINFORCE.
 
@@ -68,6 +66,8 @@ class ReinforceController(BaseController):
     Raises:
       ValueError: a hyperparameter out of range, naming it.
     """
+
+    name = "reinforce"
 
     def __init__(
         self,

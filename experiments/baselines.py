@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 
 from experiments.config import ExperimentConfig
-from experiments.registry import register
 from experiments.spinenet_coco import spinenet49_coco_proxy
 from experiments.synthetic import synthetic_smoke
 
@@ -23,7 +24,14 @@ def _with_algorithm(config: ExperimentConfig, algorithm: str, name: str) -> Expe
     return dataclasses.replace(config, name=name, description=description, controller=controller)
 
 
-for _base in (spinenet49_coco_proxy, synthetic_smoke):
-    for _algorithm in ("random", "evolution"):
-        _name = f"{_base.__name__}_{_algorithm}"
-        register(_name)(lambda base=_base, algorithm=_algorithm, name=_name: _with_algorithm(base(), algorithm, name))
+def baseline_experiments() -> dict[str, Callable[[], ExperimentConfig]]:
+    """``{name: make_config}`` of every experiment with the baseline algorithms instead of the RNN controller."""
+    return {
+        f"{base.__name__}_{algorithm}": functools.partial(_variant, base, algorithm)
+        for base in (spinenet49_coco_proxy, synthetic_smoke)
+        for algorithm in ("random", "evolution")
+    }
+
+
+def _variant(base: Callable[[], ExperimentConfig], algorithm: str) -> ExperimentConfig:
+    return _with_algorithm(base(), algorithm, f"{base.__name__}_{algorithm}")

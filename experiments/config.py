@@ -14,9 +14,9 @@ from controller.config import ControllerConfig
 from controller.reward import RewardConfig
 from experiments.overrides import ConfigError
 from experiments.search_config import SearchConfig
-from proxy_trainer.data_config import DataConfig
-from proxy_trainer.model_config import ModelConfig
-from proxy_trainer.train_config import TrainerConfig
+from proxy_trainer.data.config import DataConfig
+from proxy_trainer.detector.config import ModelConfig
+from proxy_trainer.training.config import TrainerConfig
 from search_space import ArchitectureError, SearchSpace, model_preset
 
 

@@ -17,8 +17,10 @@ from typing import Any
 
 import yaml
 
+from search_space.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A config file, override or value is invalid; the message names the key."""
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from experiments.config import ExperimentConfig
+from search_space.errors import UserError
 
 _REGISTRY: dict[str, Callable[[], ExperimentConfig]] = {}
 
 
-class UnknownExperimentError(KeyError):
+class UnknownExperimentError(UserError, KeyError):
     """The experiment name is not registered."""
 
     def __str__(self) -> str:
@@ -20,7 +22,7 @@ def register(name: str) -> Callable[[Callable[[], ExperimentConfig]], Callable[[
     """Decorator registering a zero-argument function that returns a config."""
 
     def decorate(fn: Callable[[], ExperimentConfig]) -> Callable[[], ExperimentConfig]:
-        if name in _REGISTRY:
+        if name in _REGISTRY or name in _builtin():
             raise ValueError(f"experiment {name!r} is registered twice")
         _REGISTRY[name] = fn
         return fn
@@ -44,6 +46,30 @@ def get_experiment(name: str) -> ExperimentConfig:
     if name not in _REGISTRY:
         raise UnknownExperimentError(f"unknown experiment {name!r}; known: {', '.join(sorted(_REGISTRY))}")
     config = _REGISTRY[name]()
+    config.validate()
+    return config
+
+
+def experiment_from_dict(data: Any) -> ExperimentConfig:
+    """A config from its plain form (``experiments.overrides.config_to_dict``), validated.
+
+    The one way a config is rebuilt from a file or a message: the search's
+    driver (``nas.workdir.Workdir.config``) and its workers (the proxy
+    evaluator) both use it, so they run the same config. The experiment must
+    still be registered; keys missing from ``data`` take the field defaults.
+
+    Raises:
+      ConfigError: not a config, an unknown or unregistered experiment, an
+        unknown key or a wrong type, or an invalid value.
+    """
+    from experiments.overrides import ConfigError, build_config
+
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise ConfigError("not an experiment config (a mapping with a 'name')")
+    _load_builtin()
+    if data["name"] not in _REGISTRY:
+        raise ConfigError(f"unknown experiment {data['name']!r}; known: {', '.join(sorted(_REGISTRY))}")
+    config = build_config(ExperimentConfig, data)
     config.validate()
     return config
 
@@ -73,7 +99,19 @@ def configure_experiment(
     return config
 
 
+def _builtin() -> dict[str, Callable[[], ExperimentConfig]]:
+    """The experiments this package defines (its modules do not import the registry)."""
+    from experiments.baselines import baseline_experiments
+    from experiments.spinenet_coco import spinenet49_coco_proxy
+    from experiments.synthetic import synthetic_smoke
+
+    return {
+        "spinenet49_coco_proxy": spinenet49_coco_proxy,
+        "synthetic_smoke": synthetic_smoke,
+        **baseline_experiments(),
+    }
+
+
 def _load_builtin() -> None:
-    # Importing the modules registers their experiments.
-    import experiments.synthetic  # noqa: F401
-    from experiments import baselines, spinenet_coco  # noqa: F401
+    for name, fn in _builtin().items():
+        _REGISTRY.setdefault(name, fn)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from controller.config import ControllerConfig, PolicyGradientConfig
 from experiments.config import ExperimentConfig
-from experiments.registry import register
 from experiments.search_config import SearchConfig
-from proxy_trainer.data_config import COCO_HOLDOUT_SIZE, PROXY_SCALE_JITTER, DataConfig
-from proxy_trainer.model_config import ModelConfig
-from proxy_trainer.train_config import TrainerConfig
+from proxy_trainer.data.config import COCO_HOLDOUT_SIZE, PROXY_SCALE_JITTER, DataConfig
+from proxy_trainer.detector.config import ModelConfig
+from proxy_trainer.training.config import TrainerConfig
 from search_space import SearchSpace, model_preset
 
 
-@register("spinenet49_coco_proxy")
 def spinenet49_coco_proxy() -> ExperimentConfig:
     """SpineNet-49 space, parent window 5, proxy RetinaNet at 512 on held-out COCO train2017.
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from controller.config import ControllerConfig, PolicyGradientConfig
 from experiments.config import ExperimentConfig
-from experiments.registry import register
 from experiments.search_config import SearchConfig
-from proxy_trainer.data_config import DataConfig, SyntheticConfig
-from proxy_trainer.model_config import ModelConfig
-from proxy_trainer.train_config import TrainerConfig
+from proxy_trainer.data.config import DataConfig, SyntheticConfig
+from proxy_trainer.detector.config import ModelConfig
+from proxy_trainer.training.config import TrainerConfig
 from search_space import Scaling, SearchSpace
 
 # Proxy-like but smaller than the paper's proxy (0.25 / 0.25 / 64, head 4 x 64):
@@ -18,9 +17,8 @@ SMOKE_SCALING = Scaling(filter_size_scale=0.25, resample_alpha=0.25, endpoints_n
 SMOKE_INPUT_SIZE = 64
 
 
-@register("synthetic_smoke")
 def synthetic_smoke() -> ExperimentConfig:
-    """SpineNet-49 space on the synthetic shapes dataset (proxy_trainer.synthetic_coco).
+    """SpineNet-49 space on the synthetic shapes dataset (proxy_trainer.data.synthetic).
 
     384 generated images of 4 classes, 64 held out for the reward; a tiny
     proxy at 64 px trained for 10 epochs (400 steps of 8 images) with the

@@ -1,9 +1,11 @@
-"""``nas-search``: the command line of the architecture search.
+"""``nas-search``: the command line of the architecture search (and, as ``nas-train``, of one training).
 
 Usage: ``nas-search COMMAND [--flag=value ...]``; ``nas-search COMMAND
---help`` lists a command's flags. Every failure a user can
-cause (unknown command or flag, bad value, missing file) ends in one line on
-stderr, ``nas-search COMMAND: error: ...``, and exit status 2.
+--help`` lists a command's flags. Every failure a user can cause (unknown
+command or flag, bad value, missing file: a ``search_space.UserError`` or a
+path error) ends in one line on stderr, ``nas-search COMMAND: error: ...``,
+and exit status 2 (1 for a trial that failed in training), through the one
+error ladder ``nas.user_errors.run_reporting_errors``.
 
 Each command lives in ``nas/commands/NAME.py`` with a ``cmd_NAME()`` function
 and a ``FLAGS_USED`` tuple; add it to ``COMMANDS`` below.
@@ -20,7 +22,7 @@ from absl import flags
 
 from nas.cli_flags import FLAGS, HELP_FLAGS, UsageError, describe_flags
 from nas.quiet_tf import DEFAULT_TF_LOG_LEVEL
-from nas.user_errors import is_user_error, one_line
+from nas.user_errors import run_reporting_errors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +42,10 @@ COMMANDS: dict[str, Command] = {
     "export": Command("nas.commands.export", "write the best architectures as JSON or block specs"),
     "plot": Command("nas.commands.plot", "PNG plots: rewards, and a diagram of the best architecture"),
     "describe": Command("nas.commands.describe", "parameters, multiply-adds and shapes of one architecture"),
+    "train": Command("nas.commands.train", "train and evaluate one architecture (also installed as nas-train)"),
 }
+# Commands that train or search need TensorFlow: it is imported first, quietly.
+TENSORFLOW_COMMANDS = ("search", "resume", "train")
 
 
 def _load(name: str):
@@ -56,8 +61,8 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
-def _command_help(name: str, module) -> str:
-    lines = [f"usage: nas-search {name} [--flag=value ...]", "", COMMANDS[name].help, "", "flags:"]
+def _command_help(usage: str, name: str, module) -> str:
+    lines = [f"usage: {usage} [--flag=value ...]", "", COMMANDS[name].help, "", "flags:"]
     lines.append(describe_flags(FLAGS, module.FLAGS_USED))
     if "experiment" in module.FLAGS_USED:
         from experiments.registry import experiment_names
@@ -66,17 +71,17 @@ def _command_help(name: str, module) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str]) -> int:
-    """Runs one command; returns the exit status."""
-    if len(argv) > 1 and argv[1] in ("search", "resume"):
+def main(argv: list[str], prog: str | None = None) -> int:
+    """Runs one command; returns the exit status.
+
+    Args:
+      argv: ``[program, COMMAND, --flag=value, ...]``.
+      prog: the name in messages instead of ``nas-search COMMAND`` (``nas-train``).
+    """
+    if len(argv) > 1 and argv[1] in TENSORFLOW_COMMANDS:
         from nas.quiet_tf import import_tensorflow_quietly
 
-        # The controllers and the proxy trainer need TensorFlow: import it first, quietly.
         import_tensorflow_quietly()
-    from experiments.overrides import ConfigError
-    from experiments.registry import UnknownExperimentError
-    from search_space import ArchitectureError
-
     args = argv[1:]
     if not args or args[0] in ("-h", "--help", "help", "--helpshort", "--helpfull"):
         print(_usage())
@@ -85,39 +90,36 @@ def main(argv: list[str]) -> int:
     if name not in COMMANDS:
         print(f"nas-search: error: unknown command {name!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
+    label = prog or f"nas-search {name}"
     module = _load(name)
     if any(a in HELP_FLAGS for a in args[1:]):
-        print(_command_help(name, module))
+        print(_command_help(prog or f"nas-search {name}", name, module))
         return 0
+    FLAGS.unparse_flags()  # main() may run more than once in a process (tests)
     try:
         rest = FLAGS([argv[0]] + args[1:])
     except flags.Error as e:
-        print(f"nas-search {name}: error: {e}", file=sys.stderr)
+        print(f"{label}: error: {e}", file=sys.stderr)
         return 2
-    try:
+
+    def command() -> int | None:
         if len(rest) > 1:
             raise UsageError(f"unexpected argument {rest[1]!r}")
         for flag_name in FLAGS:
             if FLAGS[flag_name].present and flag_name not in module.FLAGS_USED:
                 allowed = " ".join(f"--{f}" for f in module.FLAGS_USED)
                 raise UsageError(f"--{flag_name} does not apply to '{name}'; it takes {allowed}")
-        return getattr(module, f"cmd_{name}")() or 0
-    except (UsageError, ConfigError, ArchitectureError, UnknownExperimentError) as e:
-        print(f"nas-search {name}: error: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:
-        if not is_user_error(e):
-            raise
-        print(f"nas-search {name}: error: {one_line(e)}", file=sys.stderr)
-        return 2
+        return getattr(module, f"cmd_{name}")()
+
+    return run_reporting_errors(label, command)
 
 
-def run() -> None:
-    """Console-script entry point."""
+def run(main_fn=main) -> None:
+    """Console-script entry point (of ``nas-train`` too, with its ``main``)."""
     # TensorFlow's C++ start-up chatter is not for users; errors still show.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", DEFAULT_TF_LOG_LEVEL)
     try:
-        status = main(sys.argv)
+        status = main_fn(sys.argv)
     except BrokenPipeError:  # output piped into e.g. head
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         status = 0

@@ -1,12 +1,15 @@
-"""The flags of ``nas-search``, shared by every command module.
+"""The flags of ``nas-search`` and ``nas-train``, one set shared by every command.
 
-Command modules define the flags they add on ``FLAGS`` at import time; the
-command table in ``nas.cli`` lists, per command, which flags it accepts.
+The flags several commands take are defined here; a command module defines
+the flags only it takes on ``FLAGS`` at import time, and lists every flag it
+accepts in its ``FLAGS_USED`` (``nas.cli`` refuses the others).
 """
 
 from __future__ import annotations
 
 from absl import flags
+
+from search_space.errors import UserError
 
 FLAGS = flags.FlagValues()
 
@@ -16,7 +19,7 @@ flags.DEFINE_string(
     "params_override", None, "Comma-separated dotted overrides, e.g. search_space.parent_window=4.", flag_values=FLAGS
 )
 flags.DEFINE_bool("json", False, "Print machine-readable JSON.", flag_values=FLAGS)
-flags.DEFINE_string("workdir", None, "The search's directory (created, or continued).", flag_values=FLAGS)
+flags.DEFINE_string("workdir", None, "The search's directory, or train's (created, or continued).", flag_values=FLAGS)
 flags.DEFINE_string("ray_address", None, "Address of a Ray cluster (default: a local Ray).", flag_values=FLAGS)
 flags.DEFINE_integer(
     "max_trials", None, "Trials to run in all (overrides search.max_trials).", flag_values=FLAGS, lower_bound=1
@@ -32,6 +35,13 @@ flags.DEFINE_bool(
     "(when a snapshot is refused or disagrees with the log; the snapshots are set aside, not deleted).",
     flag_values=FLAGS,
 )
+flags.DEFINE_string(
+    "arch", None, "Architecture JSON file, or preset:NAME (spinenet49, resnet_like).", flag_values=FLAGS
+)
+flags.DEFINE_string(
+    "model_id", None, "Published scaling and head size: 49S, 49, 96, 143, 190 or proxy.", flag_values=FLAGS
+)
+flags.DEFINE_integer("seed", 0, "Random seed of the trial.", flag_values=FLAGS, lower_bound=0)
 flags.DEFINE_integer(
     "top", None, "How many of the best architectures to list (status: 5, export: 1).", flag_values=FLAGS, lower_bound=1
 )
@@ -53,7 +63,7 @@ def describe_flags(flag_values: flags.FlagValues, names) -> str:
     return "\n".join(lines)
 
 
-class UsageError(Exception):
+class UsageError(UserError):
     """A problem with the command line or its inputs: one line, exit 2."""
 
 

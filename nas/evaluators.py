@@ -18,10 +18,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from search_space.errors import UserError
+
 PROXY_EVALUATOR = "proxy"
 
 
-class EvaluatorError(ValueError):
+class EvaluatorError(UserError, ValueError):
     """The evaluator cannot be loaded, or it returned something unusable."""
 
 
@@ -111,15 +113,14 @@ def _proxy_evaluator(architecture: dict, seed: int, trial_dir: str, experiment_c
     """Trains the proxy RetinaNet on the experiment's data and returns COCO metrics."""
     import keras
 
-    from experiments.overrides import apply_overrides
-    from experiments.registry import get_experiment
-    from proxy_trainer.runtime import limit_cpu_threads
-    from proxy_trainer.trainer import train_and_evaluate
+    from experiments.registry import experiment_from_dict
+    from proxy_trainer.training.runtime import limit_cpu_threads
+    from proxy_trainer.training.trainer import train_and_evaluate
     from search_space import architecture_from_dict
 
     if experiment_config is None:
         raise EvaluatorError("the proxy evaluator needs the experiment config")
-    config = apply_overrides(get_experiment(experiment_config["name"]), experiment_config)
+    config = experiment_from_dict(experiment_config)
     arch, _ = architecture_from_dict(architecture)
     search = experiment_config.get("search", {})
     if search.get("executor") == "ray":  # a worker beside other trials: use the cores reserved for it

@@ -9,8 +9,11 @@ from typing import TextIO
 from nas.trial_store import COMPLETED, FAILED, TrialStore
 
 
-def eta_seconds(store: TrialStore, max_trials: int, running: int, started: float) -> float | None:
-    """Seconds left, from the pace of the trials finished in this run."""
+def eta_seconds(store: TrialStore, max_trials: int, started: float) -> float | None:
+    """Seconds left, from the pace of the trials finished since ``started`` (this run's start).
+
+    The one ETA of the live display and of ``status``; None until a trial of this run has finished.
+    """
     finished = [
         t
         for t in store.trials.values()
@@ -52,7 +55,7 @@ class Reporter:
         failed = sum(1 for t in store.trials.values() if t.status == FAILED)
         best = store.best(1)
         best_text = f"{best[0].reward:.4f} (trial {best[0].trial_id})" if best else "-"
-        eta = format_duration(eta_seconds(store, max_trials, running, self.started))
+        eta = format_duration(eta_seconds(store, max_trials, self.started))
         return (
             f"trials {done + failed}/{max_trials}  running {running}  failed {failed}  "
             f"best reward {best_text}  elapsed {format_duration(time.time() - self.started)}  eta {eta}"

@@ -16,9 +16,10 @@ import tempfile
 from typing import Any
 
 from nas.quiet_tf import DEFAULT_TF_LOG_LEVEL
+from search_space.errors import UserError
 
 
-class ExecutorError(RuntimeError):
+class ExecutorError(UserError, RuntimeError):
     """Ray cannot be started or reached, or cannot run a trial as configured, or the cluster was lost."""
 
 

@@ -15,7 +15,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from controller.base import Controller, ControllerStateError, FeedbackError, Proposal
 from experiments.search_config import SearchConfig
@@ -25,6 +25,41 @@ from nas.workdir import Workdir, WorkdirError
 from search_space import Architecture, DecisionEncoding, architecture_to_dict
 
 RewardFn = Callable[[dict[str, Any], Architecture], float]
+
+
+class Executor(Protocol):
+    """Where trials run (``nas.executors.LocalExecutor``, ``RayExecutor``)."""
+
+    @property
+    def capacity(self) -> int:
+        """Trials it runs at once."""
+
+    @property
+    def running(self) -> int:
+        """Trials submitted and not yet returned by ``wait``."""
+
+    def submit(self, task: TrialTask) -> None:
+        """Starts one attempt of a trial."""
+
+    def wait(self, timeout: float) -> list[Outcome]:
+        """Outcomes that arrived within ``timeout`` seconds (possibly none)."""
+
+
+class Reporter(Protocol):
+    """The live display of a search (``nas.progress.Reporter``)."""
+
+    def update(self, store: TrialStore, max_trials: int, running: int) -> None:
+        """Called after every batch of outcomes."""
+
+    def finish(self, store: TrialStore, max_trials: int, stopped: bool, failed: bool = False) -> None:
+        """Called once when the loop ends."""
+
+
+class EventWriter(Protocol):
+    """Per-trial scalars for TensorBoard (``nas.events.SearchEvents``)."""
+
+    def trial_finished(self, store: TrialStore, trial: Trial, controller_stats: dict[str, Any]) -> None:
+        """Called when a trial completes or fails for good."""
 
 
 def trial_seed(search_seed: int, trial_id: int) -> int:
@@ -69,9 +104,9 @@ class SearchLoop:
         encoding: DecisionEncoding,
         search_config: SearchConfig,
         reward_fn: RewardFn,
-        executor: Any = None,
-        reporter: Any = None,
-        events: Any = None,
+        executor: Executor | None = None,
+        reporter: Reporter | None = None,
+        events: EventWriter | None = None,
     ):
         self.workdir = workdir
         self.store = store
@@ -92,7 +127,9 @@ class SearchLoop:
         self._set_aside: list[tuple[str, str]] = []  # (snapshot path, suffix), done when the run starts
         self.warnings: list[str] = []
 
-    def attach(self, *, executor: Any, events: Any = None, reporter: Any = None) -> None:
+    def attach(
+        self, *, executor: Executor, events: EventWriter | None = None, reporter: Reporter | None = None
+    ) -> None:
         """Gives the loop where trials run and where it reports (after ``restore``: building them may write)."""
         self.executor = executor
         self.events = events
@@ -190,6 +227,11 @@ class SearchLoop:
             self.controller.feedback(proposal, reward)
 
     # ----- the loop ----------------------------------------------------------------
+
+    @property
+    def stopped(self) -> bool:
+        """Whether a stop was requested (Ctrl-C, SIGTERM)."""
+        return self._stop
 
     def request_stop(self, *_args) -> None:
         """Stops proposing; running trials are abandoned and re-run on resume."""

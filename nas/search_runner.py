@@ -1,8 +1,11 @@
-"""Starting and continuing a search: the workdir, the frozen config, Ray, the loop.
+"""Starting and continuing a search: opening it (workdir, frozen config, controller), then running it.
 
-``start_or_resume`` is what ``nas-search search`` and ``nas-search resume``
-call; everything it builds comes from the experiment config (factories), and
-everything it knows comes from the workdir.
+``open_search`` reads and builds without writing; ``run_search`` starts the
+executor and the loop; ``start_or_resume`` (what ``nas-search search`` and
+``resume`` call) is the two in turn. Everything built comes from the
+experiment config (factories), everything known from the workdir. The
+target, ``search.max_trials``, has one source: the config (a runtime key,
+recorded in the frozen config when a resumed search changes it).
 """
 
 from __future__ import annotations
@@ -11,44 +14,31 @@ import contextlib
 import dataclasses
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from experiments.config import ExperimentConfig
-from experiments.overrides import ConfigError, apply_overrides, build_config, config_to_dict, diff_configs
-from experiments.registry import get_experiment
+from experiments.overrides import apply_overrides, config_to_dict, diff_configs, flatten
 from experiments.search_config import RUNTIME_KEYS
+from nas.search_loop import SearchLoop, summarize
+from nas.trial_store import TrialStore
 from nas.workdir import Workdir, WorkdirError
+from search_space import DecisionEncoding
+from search_space.errors import UserError
 
 
-class SearchError(RuntimeError):
+class SearchError(UserError, RuntimeError):
     """A search cannot start or continue; the message says why."""
-
-
-def frozen_config(workdir: Workdir) -> ExperimentConfig:
-    """The config a workdir's search was started with.
-
-    Raises:
-      WorkdirError: no search here, or its config is unreadable.
-    """
-    if not workdir.exists():
-        raise WorkdirError(f"{workdir.path} holds no search (no config.json); start one with nas-search search")
-    data = workdir.load_config()
-    if not isinstance(data, dict) or "name" not in data:
-        raise WorkdirError(f"{workdir.config_path}: not a search config")
-    try:
-        get_experiment(data["name"])  # the experiment must still be registered
-        return build_config(ExperimentConfig, data)
-    except (ConfigError, KeyError) as e:
-        raise WorkdirError(f"{workdir.config_path}: {e}") from None
 
 
 def reconcile(workdir: Workdir, config: ExperimentConfig | None) -> ExperimentConfig:
     """The config to run: the frozen one, with runtime keys from ``config``.
 
     Raises:
+      WorkdirError: no search in the workdir, or its config is unreadable.
       SearchError: ``config`` differs from the frozen config outside runtime keys.
     """
-    frozen = frozen_config(workdir)
+    frozen = workdir.config()
     if config is None:
         return frozen
     differing = [k for k in diff_configs(frozen, config) if k not in RUNTIME_KEYS]
@@ -58,60 +48,62 @@ def reconcile(workdir: Workdir, config: ExperimentConfig | None) -> ExperimentCo
             f"{workdir.path} holds a search with a different config (keys that differ: {shown}); "
             "use another --workdir, or resume without changing the config"
         )
-    runtime = {k: v for k, v in _flat(config).items() if k in RUNTIME_KEYS}
+    runtime = {k: v for k, v in flatten(config_to_dict(config)).items() if k in RUNTIME_KEYS}
     return apply_overrides(frozen, runtime)
 
 
-def _flat(config: Any) -> dict[str, Any]:
-    from experiments.overrides import flatten
+@dataclasses.dataclass
+class OpenSearch:
+    """A search opened for running: its workdir locked, its controller restored, nothing written yet."""
 
-    return flatten(config_to_dict(config))
+    workdir: Workdir
+    config: ExperimentConfig
+    is_new: bool
+    store: TrialStore
+    loop: SearchLoop
+    warnings: list[str]
 
 
-def start_or_resume(
+@contextlib.contextmanager
+def open_search(
     config: ExperimentConfig | None,
     workdir_path: str,
     *,
-    ray_address: str | None = None,
-    max_trials: int | None = None,
-    quiet: bool = False,
+    runtime_overrides: dict[str, Any] | None = None,
     rebuild_controller: bool = False,
-) -> dict[str, Any]:
-    """Runs a search in ``workdir_path``: a new one, or the one already there.
+) -> Iterator[OpenSearch]:
+    """Opens a new search, or the one in ``workdir_path``, without writing anything to it.
+
+    Takes the workdir's lock, settles the config (the frozen one, with the
+    runtime keys of ``config`` and then of ``runtime_overrides``), builds the
+    controller and the reward function, opens the trial log and restores the
+    controller from it. A failure on the way leaves the workdir exactly as it
+    was (and a refused new search leaves no directory or lock behind).
 
     Args:
       config: the experiment config (None: continue the workdir's search).
       workdir_path: the search's directory.
-      ray_address: a Ray cluster to use instead of a local Ray.
-      max_trials: overrides ``search.max_trials`` (runtime: may grow on
-        resume). None: the config's, or with ``config=None`` the target of
-        the previous run.
-      quiet: no progress output.
+      runtime_overrides: dotted runtime keys (``RUNTIME_KEYS``), e.g.
+        ``{"search.max_trials": 100}`` from ``resume --max_trials``.
       rebuild_controller: ignore the controller snapshots and replay the whole
         trial log into a fresh controller (the way out when a snapshot is
         refused or disagrees with the log; exact on an intact log).
-
-    Returns:
-      A summary (counts, best reward, workdir).
 
     Raises:
       SearchError, WorkdirError, ConfigError: with a message for the user.
     """
     from controller import build_controller
     from nas.evaluators import PROXY_EVALUATOR, load_evaluator
-    from nas.events import SearchEvents
-    from nas.progress import Reporter
-    from nas.rewards import build_reward_fn
-    from nas.search_loop import SearchLoop, summarize
-    from nas.trial_store import TrialStore
-    from search_space import DecisionEncoding
+    from nas.reward_fn import build_reward_fn
 
-    resuming_only = config is None
     workdir = Workdir(workdir_path)
     if config is not None and config.search.evaluator != PROXY_EVALUATOR:
         load_evaluator(config.search.evaluator)  # a typo fails here, not in every trial
     if config is None and not workdir.exists():
         raise WorkdirError(f"{workdir.path} holds no search (no config.json); start one with nas-search search")
+    unknown = sorted(set(runtime_overrides or {}) - set(RUNTIME_KEYS))
+    if unknown:
+        raise SearchError(f"{', '.join(unknown)} cannot change when a search continues; runtime keys: {RUNTIME_KEYS}")
     dir_existed = os.path.isdir(workdir.path)
     lock_existed = os.path.exists(workdir.join(".lock"))
     if config is not None and not workdir.exists():
@@ -121,64 +113,95 @@ def start_or_resume(
         is_new = not workdir.exists()
         if not is_new:
             config = reconcile(workdir, config)
-        search = config.search
+        if runtime_overrides:
+            config = apply_overrides(config, runtime_overrides)
         encoding = DecisionEncoding(config.search_space)
-        controller = build_controller(config.controller, encoding, seed=search.seed)
-        reward_fn = build_reward_fn(config)
+        controller = build_controller(config.controller, encoding, seed=config.search.seed)
         with TrialStore(workdir.log_path) as store:
             loop = SearchLoop(
                 workdir=workdir,
                 store=store,
                 controller=controller,
                 encoding=encoding,
-                search_config=search,
-                reward_fn=reward_fn,
+                search_config=config.search,
+                reward_fn=build_reward_fn(config),
             )
-            # Nothing is written before the controller is restored: a restore
-            # that fails leaves the workdir exactly as it was.
-            warnings = loop.restore(rebuild=rebuild_controller)
-            _check_data(config)
-            executor = _build_executor(config, ray_address)  # before anything is written: Ray may be unreachable
-            if is_new:
-                workdir.create(config_to_dict(config))
-            for warning in warnings:
-                print(f"warning: {warning}", file=sys.stderr, flush=True)
-            events = SearchEvents(workdir.join("tensorboard"))
-            reporter = None if quiet else Reporter(metric=config.reward.metric)
-            if max_trials is None and resuming_only and store.runs:
-                max_trials = store.runs[-1]["max_trials"]  # `resume`: continue to the last run's target
-            if max_trials is not None:
-                search = dataclasses.replace(search, max_trials=max_trials)
-            if reporter is not None:
-                done = sum(1 for t in store.trials.values() if t.status in ("completed", "failed"))
-                print(
-                    f"search {workdir.search_id()} in {workdir.path}: {config.name}, {config.controller.algorithm}, "
-                    f"{done} of {search.max_trials} trials done, {executor.capacity} at a time "
-                    "(Ctrl-C stops; the same command continues)",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            loop.attach(executor=executor, events=events, reporter=reporter)
-            try:
-                loop.run(search.max_trials)
-            finally:
-                executor.shutdown()
-                events.close()
-            best = store.best(1)
-            summary = summarize(store)
-            summary.update(
-                workdir=workdir.path,
-                search_id=workdir.search_id(),
-                best_reward=best[0].reward if best else None,
-                best_trial=best[0].trial_id if best else None,
-                stopped=loop._stop,
-                warnings=loop.warnings,
-            )
-            return summary
+            warnings = loop.restore(rebuild=rebuild_controller)  # reads only
+            yield OpenSearch(workdir, config, is_new, store, loop, warnings)
     finally:
         workdir.unlock()
         if not workdir.exists():  # refused before the search was created: leave no trace of this attempt
             _remove_lock_and_directory(workdir, lock_existed, dir_existed)
+
+
+def run_search(search: OpenSearch, *, ray_address: str | None = None, quiet: bool = False) -> dict[str, Any]:
+    """Runs an opened search to its ``search.max_trials`` (or a stop); returns a summary.
+
+    Checks the data and starts the executor (Ray may be unreachable) before
+    the first write: creating the workdir of a new search, or recording the
+    runtime keys a resumed one changed in its frozen config.
+
+    Raises:
+      SearchError, WorkdirError, DataError, ExecutorError: with a message for the user.
+    """
+    from nas.events import SearchEvents
+    from nas.progress import Reporter
+
+    workdir, config, store, loop = search.workdir, search.config, search.store, search.loop
+    _check_data(config)
+    executor = _build_executor(config, ray_address)
+    config_dict = config_to_dict(config)
+    if search.is_new:
+        workdir.create(config_dict)
+    else:
+        workdir.update_runtime(config_dict)
+    for warning in search.warnings:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+    events = SearchEvents(workdir.join("tensorboard"))
+    reporter = None if quiet else Reporter(metric=config.reward.metric)
+    max_trials = config.search.max_trials
+    if reporter is not None:
+        done = sum(1 for t in store.trials.values() if t.status in ("completed", "failed"))
+        print(
+            f"search {workdir.search_id()} in {workdir.path}: {config.name}, {config.controller.algorithm}, "
+            f"{done} of {max_trials} trials done, {executor.capacity} at a time "
+            "(Ctrl-C stops; the same command continues)",
+            file=sys.stderr,
+            flush=True,
+        )
+    loop.attach(executor=executor, events=events, reporter=reporter)
+    try:
+        loop.run(max_trials)
+    finally:
+        executor.shutdown()
+        events.close()
+    best = store.best(1)
+    summary = summarize(store)
+    summary.update(
+        workdir=workdir.path,
+        search_id=workdir.search_id(),
+        best_reward=best[0].reward if best else None,
+        best_trial=best[0].trial_id if best else None,
+        stopped=loop.stopped,
+        warnings=loop.warnings,
+    )
+    return summary
+
+
+def start_or_resume(
+    config: ExperimentConfig | None,
+    workdir_path: str,
+    *,
+    runtime_overrides: dict[str, Any] | None = None,
+    ray_address: str | None = None,
+    quiet: bool = False,
+    rebuild_controller: bool = False,
+) -> dict[str, Any]:
+    """``open_search`` then ``run_search``: what ``nas-search search`` and ``resume`` do."""
+    with open_search(
+        config, workdir_path, runtime_overrides=runtime_overrides, rebuild_controller=rebuild_controller
+    ) as search:
+        return run_search(search, ray_address=ray_address, quiet=quiet)
 
 
 def _remove_lock_and_directory(workdir: Workdir, lock_existed: bool, dir_existed: bool) -> None:
@@ -202,8 +225,8 @@ def _check_data(config: ExperimentConfig) -> None:
     if config.search.evaluator != "proxy":
         return
     config.require_data()
-    from proxy_trainer.coco_data import DataError
-    from proxy_trainer.input_pipeline import prepare_data
+    from proxy_trainer.data.coco_files import DataError
+    from proxy_trainer.data.pipeline import prepare_data
 
     if config.data.source == "coco":
         import tensorflow as tf

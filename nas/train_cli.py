@@ -1,237 +1,24 @@
-"""``nas-train``: train and evaluate one architecture.
+"""``nas-train``: ``nas-search train`` under its own name (see ``nas.commands.train``).
 
-Usage::
-
-    nas-train --arch=FILE_OR_PRESET --experiment=NAME --workdir=DIR \\
-        [--model_id=ID] [--params_override=a.b=v,...] [--config_file=FILE] [--seed=N]
-
-``--arch=preset:spinenet49`` selects a published topology
-(``search_space.architecture_preset``); anything else is an architecture
-JSON file (``search_space.load_architecture``). The network is built with the
-experiment's scaling and head (``search_space.scaling``, ``model.*``), the
-ones its search trains, unless ``--model_id`` (49S, 49, 96, 143, 190, proxy)
-selects a published scaling and head size, e.g. to train a discovered
-architecture at full size (with a longer schedule through --params_override or
---config_file).
-
-The workdir receives ``trial.json`` (what is trained; a rerun with another
-architecture, seed or config is refused), checkpoints (training resumes from
-the latest when the same command is run again), TensorBoard events under
-``tensorboard/``, and at the end ``config.yaml`` (the frozen config),
-``architecture.json`` (with the scaling trained) and ``metrics.json``, whose
-metrics are also printed as JSON on stdout.
-Progress is a bar on a terminal and log lines otherwise. Bad input ends in one
-line ``nas-train: error: ...`` on stderr and exit status 2; a trial that fails
-while training (e.g. a non-finite loss) ends in one such line and status 1.
-
-This module must not import Ray (directly or through its imports).
+The same code, flags, help and error ladder as ``nas-search train``; messages
+begin with ``nas-train:``. This module must not import Ray.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
-import sys
-import time
-
-import yaml
-from absl import flags
-
-from nas.cli_flags import HELP_FLAGS, describe_flags
-from nas.user_errors import is_path_error, one_line
-
-FLAGS = flags.FlagValues()
-flags.DEFINE_string("arch", None, "Architecture JSON file, or preset:NAME (e.g. preset:spinenet49).", flag_values=FLAGS)
-flags.DEFINE_string("experiment", None, "Registered experiment name (e.g. synthetic_smoke).", flag_values=FLAGS)
-flags.DEFINE_string("workdir", None, "Directory of this training run (created, or resumed).", flag_values=FLAGS)
-flags.DEFINE_string(
-    "model_id", None, "Published scaling and head size: 49S, 49, 96, 143, 190 or proxy.", flag_values=FLAGS
-)
-flags.DEFINE_string(
-    "params_override", None, "Comma-separated dotted overrides, e.g. trainer.epochs=1.", flag_values=FLAGS
-)
-flags.DEFINE_string("config_file", None, "YAML file of config overrides.", flag_values=FLAGS)
-flags.DEFINE_integer("seed", 0, "Random seed of the trial.", flag_values=FLAGS, lower_bound=0)
-flags.DEFINE_bool("quiet", False, "No progress output.", flag_values=FLAGS)
-
-PRESET_PREFIX = "preset:"
-METRICS_FILE = "metrics.json"
-
-
-class UsageError(Exception):
-    """A problem with the command line or its inputs: one line, exit 2."""
-
-
-def load_arch(spec: str, model_id: str | None, experiment_scaling):
-    """The architecture of ``--arch`` with the scaling of ``--model_id`` or the experiment.
-
-    Raises:
-      ArchitectureError: unknown preset or model id, or a bad architecture file.
-    """
-    from search_space import architecture_preset, load_architecture, model_preset
-
-    if spec.startswith(PRESET_PREFIX):
-        arch = architecture_preset(spec[len(PRESET_PREFIX) :])
-    else:
-        arch, _ = load_architecture(spec)
-    scaling = model_preset(model_id).scaling if model_id else experiment_scaling
-    return arch.with_scaling(scaling)
-
-
-def load_config(model_id: str | None):
-    """The experiment config after --config_file, --params_override and --model_id.
-
-    Raises:
-      UsageError, ConfigError, UnknownExperimentError, ArchitectureError.
-    """
-    from experiments.registry import configure_experiment
-    from search_space import model_preset
-
-    extra = None
-    if model_id:
-        # The model id's scaling and head replace the experiment's (ModelConfig.model_id semantics).
-        extra = {
-            "search_space.scaling": dataclasses.asdict(model_preset(model_id).scaling),
-            "model.model_id": model_id,
-            "model.head_num_convs": None,
-            "model.head_num_filters": None,
-        }
-    config = configure_experiment(
-        FLAGS.experiment,
-        config_file=FLAGS.config_file,
-        params_override=FLAGS.params_override,
-        extra_overrides=extra,
-    )
-    config.require_data()
-    return config
-
-
-class _Progress:
-    """A one-line bar on a terminal; a log line every ``log_interval`` steps otherwise."""
-
-    def __init__(self, quiet: bool):
-        self.quiet = quiet
-        self.tty = sys.stderr.isatty()
-        self.start = time.time()
-
-    def __call__(self, event: dict) -> None:
-        if self.quiet:
-            return
-        kind = event.get("event")
-        if kind == "train":
-            step, total = event["step"], event["total_steps"]
-            text = f"step {step}/{total} loss {event['loss']:.4f} lr {event['learning_rate']:.4g}"
-            if event.get("images_per_s"):
-                text += f" {event['images_per_s']:.1f} img/s"
-            if self.tty:
-                width = 30
-                done = int(width * step / max(total, 1))
-                print(f"\r[{'#' * done}{'.' * (width - done)}] {text}", end="", file=sys.stderr, flush=True)
-                if step >= total:
-                    print(file=sys.stderr)
-            else:
-                print(f"nas-train: {text}", file=sys.stderr, flush=True)
-        elif kind in ("resume", "evaluate", "info"):
-            print(f"nas-train: {event['message']}", file=sys.stderr, flush=True)
-
-
-def _train() -> int:
-    from experiments.overrides import config_to_dict
-    from proxy_trainer.trainer import train_and_evaluate
-    from search_space import architecture_to_json
-
-    for name in ("arch", "experiment", "workdir"):
-        if not FLAGS[name].value:
-            raise UsageError(f"--{name} is required")
-    config = load_config(FLAGS.model_id)
-    arch = load_arch(FLAGS.arch, FLAGS.model_id, config.search_space.scaling)
-    workdir = FLAGS.workdir
-    if os.path.exists(workdir) and not os.path.isdir(workdir):
-        raise UsageError(f"--workdir={workdir}: exists and is not a directory")
-    os.makedirs(workdir, exist_ok=True)
-    progress = _Progress(FLAGS.quiet)
-    if not FLAGS.quiet:
-        scaling = arch.scaling
-        print(
-            f"nas-train: {FLAGS.arch} in experiment {config.name}, scaling "
-            f"(filter_size_scale {scaling.filter_size_scale}, resample_alpha {scaling.resample_alpha}, "
-            f"endpoints {scaling.endpoints_num_filters}, repeats {scaling.block_repeats}), seed {FLAGS.seed}",
-            file=sys.stderr,
-        )
-    metrics = train_and_evaluate(arch, config, workdir, FLAGS.seed, progress=progress)
-    _write_text(os.path.join(workdir, "architecture.json"), architecture_to_json(config.model.scaled(arch)))
-    _write_text(os.path.join(workdir, "config.yaml"), yaml.safe_dump(config_to_dict(config), sort_keys=False))
-    result = {
-        "experiment": config.name,
-        "arch": FLAGS.arch,
-        "seed": FLAGS.seed,
-        "fingerprint": config.model.scaled(arch).fingerprint(),
-        "metrics": metrics,
-        "config": config_to_dict(config),
-    }
-    _write_text(os.path.join(workdir, METRICS_FILE), json.dumps(result, indent=2, sort_keys=True))
-    print(json.dumps(metrics, indent=2, sort_keys=True))
-    return 0
-
-
-def _write_text(path: str, text: str) -> None:
-    from search_space.serialization import write_file_atomically
-
-    write_file_atomically(path, text if text.endswith("\n") else text + "\n")
-
-
-def _help() -> str:
-    from experiments.registry import experiment_names
-
-    usage = __doc__.split("Usage::", 1)[1].split("``--arch", 1)[0].strip()
-    return "\n".join(
-        [f"usage: {' '.join(usage.replace(chr(92), ' ').split())}", "", "train and evaluate one architecture", "", "flags:",
-         describe_flags(FLAGS, list(FLAGS)), "", "experiments: " + ", ".join(experiment_names())]
-    )  # fmt: skip
-
 
 def main(argv: list[str]) -> int:
-    """Runs nas-train; returns the exit status."""
-    from experiments.overrides import ConfigError
-    from experiments.registry import UnknownExperimentError
-    from search_space import ArchitectureError
+    """Runs ``nas-train ARGS`` as ``nas-search train ARGS``; returns the exit status."""
+    from nas import cli
 
-    FLAGS.unparse_flags()  # main() may run more than once in a process (tests)
-    if any(a in HELP_FLAGS for a in argv[1:]):
-        print(_help())
-        return 0
-    try:
-        rest = FLAGS(argv)
-    except flags.Error as e:
-        print(f"nas-train: error: {e}", file=sys.stderr)
-        return 2
-    if len(rest) > 1:
-        print(f"nas-train: error: unexpected argument {rest[1]!r}", file=sys.stderr)
-        return 2
-    try:
-        return _train()
-    except (UsageError, ConfigError, ArchitectureError, UnknownExperimentError) as e:
-        print(f"nas-train: error: {one_line(e)}", file=sys.stderr)
-        return 2
-    except Exception as e:
-        # Bad data or an unusable path is bad input (2); a trial that fails in training (e.g. a non-finite loss) is 1.
-        names = {cls.__name__ for cls in type(e).__mro__}
-        if "DataError" in names or is_path_error(e):
-            print(f"nas-train: error: {one_line(e)}", file=sys.stderr)
-            return 2
-        if "TrainingError" in names:
-            print(f"nas-train: error: {one_line(e)}", file=sys.stderr)
-            return 1
-        raise
+    return cli.main([argv[0], "train", *argv[1:]], prog="nas-train")
 
 
 def run() -> None:
     """Console-script entry point."""
-    from nas.quiet_tf import import_tensorflow_quietly
+    from nas.cli import run as run_cli
 
-    import_tensorflow_quietly()  # TensorFlow's C++ start-up chatter is not for users
-    sys.exit(main(sys.argv))
+    run_cli(main)
 
 
 if __name__ == "__main__":

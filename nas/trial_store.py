@@ -28,11 +28,13 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from search_space.errors import UserError
+
 PENDING, RUNNING, COMPLETED, FAILED = "pending", "running", "completed", "failed"
 TERMINAL_EVENTS = ("completed", "failed")
 
 
-class TrialLogError(RuntimeError):
+class TrialLogError(UserError, RuntimeError):
     """The trial log is corrupt (not merely torn at its end)."""
 
 

@@ -1,33 +1,30 @@
-"""Which failures are the user's to fix, and how the command lines word them.
+"""Which failures are the user's to fix, and how every command line words them.
 
-Errors that a user's input or environment causes (a workdir, a dataset, a Ray address, an evaluator,
-a corrupt file, a path that cannot be created or opened) end a command with one line on stderr and
-exit status 2, never a traceback; anything else is a bug and keeps its traceback. Project errors are
-matched by class name so that the command lines need not import TensorFlow or Ray to recognise them.
+Errors that a user's input or environment causes are ``search_space.UserError``s
+(a workdir, a dataset, a Ray address, an evaluator, a corrupt file, a bad
+flag or config), caught by type; an ``OSError`` about a named path (missing,
+no permission, disk full) counts too. They end a command with one line on
+stderr and the error's exit status, never a traceback; anything else is a bug
+and keeps its traceback. ``search_space.errors`` imports nothing, so the
+command lines recognise these errors without importing TensorFlow or Ray.
 """
 
 from __future__ import annotations
 
-USER_ERRORS = {
-    "WorkdirError",
-    "SearchError",
-    "ExecutorError",
-    "EvaluatorError",
-    "TrialLogError",
-    "ControllerStateError",
-    "DataError",
-    "TrainingError",
-}
+import sys
+from collections.abc import Callable
 
-
-def is_user_error(e: BaseException) -> bool:
-    """Whether ``e`` is one of ``USER_ERRORS`` (or a subclass), or a file-system error on a path."""
-    return is_path_error(e) or any(cls.__name__ in USER_ERRORS for cls in type(e).__mro__)
+from search_space.errors import UserError
 
 
 def is_path_error(e: BaseException) -> bool:
     """An OSError about a named path: missing, not a directory, no permission, disk full..."""
     return isinstance(e, OSError) and e.filename is not None
+
+
+def is_user_error(e: BaseException) -> bool:
+    """Whether ``e`` is the user's to fix: a ``UserError`` or a path error."""
+    return isinstance(e, UserError) or is_path_error(e)
 
 
 def one_line(e: BaseException) -> str:
@@ -38,3 +35,19 @@ def one_line(e: BaseException) -> str:
         return f"{e.filename}{target}: {e.strerror or type(e).__name__}"
     text = str(e).strip()
     return " ".join(text.splitlines()) if text else type(e).__name__
+
+
+def run_reporting_errors(label: str, fn: Callable[[], int | None]) -> int:
+    """Runs ``fn`` and returns its exit status; a user's error becomes ``LABEL: error: MESSAGE`` and its status.
+
+    The one error ladder of ``nas-search`` and ``nas-train``: a ``UserError``
+    exits with its ``exit_status`` (2, or 1 for a trial that failed in
+    training), a path error with 2; anything else propagates (a bug).
+    """
+    try:
+        return fn() or 0
+    except Exception as e:
+        if not is_user_error(e):
+            raise
+        print(f"{label}: error: {one_line(e)}", file=sys.stderr)
+        return e.exit_status if isinstance(e, UserError) else 2

@@ -3,8 +3,8 @@
 Layout::
 
     WORKDIR/
-      config.json            the frozen experiment config (written once)
-      search.json            search id, creation time, schema version
+      config.json            the frozen experiment config (only its runtime keys may change, on resume)
+      search.json            search id, creation time, schema version, checksum of the fixed part of the config
       trials.jsonl           the append-only trial log (nas.trial_store)
       snapshots/ctrl-NNNNNNNN.json   controller snapshots (atomic; last few kept)
       trials/NNNNNN/         one directory per trial (the evaluator's workdir)
@@ -24,19 +24,34 @@ import time
 import uuid
 from typing import Any
 
+from experiments.search_config import RUNTIME_KEYS
+from search_space.errors import UserError
 from search_space.serialization import write_file_atomically
 
 SCHEMA_VERSION = 1
 _KEEP_SNAPSHOTS = 3
 
 
-class WorkdirError(RuntimeError):
+class WorkdirError(UserError, RuntimeError):
     """The workdir cannot be used as asked (locked, another search, corrupt)."""
 
 
 def config_checksum(config: Any) -> str:
     """SHA-256 of a config's canonical JSON: what it says, not how the file is laid out."""
     return hashlib.sha256(json.dumps(config, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def fixed_part(config_dict: dict[str, Any]) -> dict[str, Any]:
+    """A config's plain form without its runtime keys (``RUNTIME_KEYS``: they may change on resume)."""
+    fixed = json.loads(json.dumps(config_dict))
+    for key in RUNTIME_KEYS:
+        *parents, leaf = key.split(".")
+        section = fixed
+        for part in parents:
+            section = section.get(part, {}) if isinstance(section, dict) else {}
+        if isinstance(section, dict):
+            section.pop(leaf, None)
+    return fixed
 
 
 def atomic_write_json(path: str, data: Any) -> None:
@@ -172,29 +187,75 @@ class Workdir:
             "schema_version": SCHEMA_VERSION,
             "search_id": search_id,
             "created": time.time(),
-            "config_sha256": config_checksum(config_dict),
+            "fixed_config_sha256": config_checksum(fixed_part(config_dict)),
         }
         atomic_write_json(self.meta_path, meta)
         atomic_write_json(self.config_path, config_dict)  # last: its presence marks a search
         return search_id
 
     def load_config(self) -> dict[str, Any]:
-        """The frozen config, checked against the checksum written when the search began.
+        """The frozen config's plain form, checked against the checksum written when the search began.
+
+        The checksum covers all but the runtime keys (``RUNTIME_KEYS``), which
+        a resumed search may change (``update_runtime``).
 
         Raises:
-          WorkdirError: unreadable, or edited since (searches of older versions
-            carry no checksum and are not checked).
+          WorkdirError: no search here, unreadable, or edited since (searches
+            of older versions carry no checksum and are not checked).
         """
+        if not self.exists():
+            raise WorkdirError(f"{self.path} holds no search (no config.json); start one with nas-search search")
         config = read_json(self.config_path, "the frozen config")
-        meta = read_json(self.meta_path, "search metadata") if os.path.exists(self.meta_path) else {}
-        expected = meta.get("config_sha256") if isinstance(meta, dict) else None
-        if expected is not None and config_checksum(config) != expected:
+        meta = self._meta()
+        if "fixed_config_sha256" in meta:
+            ok = isinstance(config, dict) and config_checksum(fixed_part(config)) == meta["fixed_config_sha256"]
+        elif "config_sha256" in meta:  # written before runtime keys could change: covers the whole config
+            ok = config_checksum(config) == meta["config_sha256"]
+        else:
+            ok = True
+        if not ok:
             raise WorkdirError(
                 f"{self.config_path}: the frozen config was edited after the search began (its checksum differs "
                 f"from the one in {os.path.basename(self.meta_path)}); a search's config cannot change: put "
                 "config.json back as it was, or start a new search in another --workdir with the new settings"
             )
         return config
+
+    def config(self):
+        """The frozen ``ExperimentConfig``, rebuilt as every worker rebuilds it (``experiment_from_dict``).
+
+        Raises:
+          WorkdirError: no search here, or its config is unreadable, edited or
+            no longer valid (naming the file).
+        """
+        from experiments.registry import experiment_from_dict
+
+        data = self.load_config()
+        try:
+            return experiment_from_dict(data)
+        except UserError as e:
+            raise WorkdirError(f"{self.config_path}: {e}") from None
+
+    def update_runtime(self, config_dict: dict[str, Any]) -> None:
+        """Writes ``config_dict`` as the frozen config when only its runtime keys differ (atomically).
+
+        Raises:
+          WorkdirError: it differs outside the runtime keys.
+        """
+        current = self.load_config()
+        if config_dict == current:
+            return
+        if fixed_part(config_dict) != fixed_part(current):
+            raise WorkdirError(f"{self.config_path}: only the runtime keys ({', '.join(RUNTIME_KEYS)}) may change")
+        meta = self._meta()
+        if "fixed_config_sha256" not in meta:  # an older search: its checksum covers the runtime keys too
+            meta = {k: v for k, v in meta.items() if k != "config_sha256"}
+            atomic_write_json(self.meta_path, {**meta, "fixed_config_sha256": config_checksum(fixed_part(current))})
+        atomic_write_json(self.config_path, config_dict)
+
+    def _meta(self) -> dict[str, Any]:
+        meta = read_json(self.meta_path, "search metadata") if os.path.exists(self.meta_path) else {}
+        return meta if isinstance(meta, dict) else {}
 
     def search_id(self) -> str:
         """The id of the search in this workdir."""

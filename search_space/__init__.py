@@ -11,8 +11,17 @@ from search_space.architecture import (
     validate_architecture,
 )
 from search_space.encoding import DecisionCursor, DecisionEncoding, DecisionPoint
-from search_space.errors import ArchitectureError
-from search_space.presets import MODEL_PRESETS, ModelPreset, architecture_preset, model_preset, resnet_like, spinenet49
+from search_space.errors import ArchitectureError, UserError
+from search_space.presets import (
+    MODEL_PRESETS,
+    PRESET_PREFIX,
+    ModelPreset,
+    architecture_preset,
+    model_preset,
+    resnet_like,
+    resolve_architecture,
+    spinenet49,
+)
 from search_space.sampling import mutate_decisions, sample_architecture, sample_decisions
 from search_space.serialization import (
     SCHEMA_VERSION,
@@ -25,14 +34,16 @@ from search_space.serialization import (
     architecture_to_json,
     load_architecture,
     save_architecture,
+    write_file_atomically,
 )
-from search_space.sizes import SpaceSize, space_size
 from search_space.space import SearchSpace
+from search_space.space_size import SpaceSize, space_size
 
 __all__ = [
     "BLOCK_FNS",
     "BOTTLENECK",
     "MODEL_PRESETS",
+    "PRESET_PREFIX",
     "RESIDUAL",
     "SCHEMA_VERSION",
     "Architecture",
@@ -47,6 +58,7 @@ __all__ = [
     "SearchSpace",
     "SpaceSize",
     "StemBlock",
+    "UserError",
     "architecture_from_block_specs",
     "architecture_from_dict",
     "architecture_from_json",
@@ -58,10 +70,12 @@ __all__ = [
     "model_preset",
     "mutate_decisions",
     "resnet_like",
+    "resolve_architecture",
     "sample_architecture",
     "sample_decisions",
     "save_architecture",
     "space_size",
     "spinenet49",
     "validate_architecture",
+    "write_file_atomically",
 ]

@@ -2,7 +2,7 @@
 
 The search filters or penalises architectures by cost without building
 models, so this module walks an :class:`~search_space.Architecture` exactly
-as the model builder (``proxy_trainer.spinenet`` and ``proxy_trainer.retinanet``)
+as the model builder (``proxy_trainer.detector.spinenet`` and ``proxy_trainer.detector.retinanet``)
 does and the public reference implementation does (docs/search_space.md:
 Meta-architecture, Block widths, Blocks, Resampling and fusion, RetinaNet
 head), and counts every weight and every operation. Tests check that it
@@ -38,7 +38,7 @@ import dataclasses
 
 from search_space.architecture import BOTTLENECK, Architecture, validate_architecture
 from search_space.errors import ArchitectureError
-from search_space.layer_costs import _block_group, _head, _resample, _Tally
+from search_space.layer_costs import Tally, block_group_cost, head_cost, resample_cost
 from search_space.widths import (
     BOTTLENECK_EXPANSION,
     FILTER_SIZE_MAP,
@@ -126,7 +126,7 @@ class _Entry:
     is_output: bool
     size: int
     channels: int
-    tally: _Tally
+    tally: Tally
     inputs: tuple[int, ...]  # running-list entries this one reads
 
 
@@ -163,7 +163,7 @@ def _walk_backbone(arch: Architecture, input_size: int, min_level: int, max_leve
     scale = arch.scaling
     repeats = scale.block_repeats
 
-    stem = _Tally()
+    stem = Tally()
     stem.conv(STEM_CONV_KERNEL, 3, STEM_CONV_FILTERS, level_size(input_size, 1))
     stem.batch_norm(STEM_CONV_FILTERS)
     stem.max_pool(STEM_CONV_FILTERS, level_size(input_size, STEM_LEVEL))
@@ -171,11 +171,11 @@ def _walk_backbone(arch: Architecture, input_size: int, min_level: int, max_leve
     entries: list[_Entry] = []
     channels, level = STEM_CONV_FILTERS, STEM_LEVEL
     for i, s in enumerate(arch.stem):
-        tally = _Tally()
+        tally = Tally()
         filters = base_filters(s.level, scale.filter_size_scale, f"stem {i}")
         size_in, size = level_size(input_size, level), level_size(input_size, s.level)
         stride = 1 if s.level == level else 2
-        channels = _block_group(tally, s.block_fn, channels, filters, stride, repeats, size_in, size)
+        channels = block_group_cost(tally, s.block_fn, channels, filters, stride, repeats, size_in, size)
         inputs = (i - 1,) if i else ()
         entries.append(_Entry(i, s.level, s.block_fn, (), (), False, size, channels, tally, inputs))
         level = s.level
@@ -187,10 +187,10 @@ def _walk_backbone(arch: Architecture, input_size: int, min_level: int, max_leve
         filters = base_filters(b.level, scale.filter_size_scale, where)
         size = level_size(input_size, b.level)
         channels = filters * BOTTLENECK_EXPANSION if b.block_fn == BOTTLENECK else filters
-        tally = _Tally()
+        tally = Tally()
         for p in b.parents:
             parent = entries[p]
-            _resample(
+            resample_cost(
                 tally,
                 f"{where}: parent {p}",
                 parent.channels,
@@ -210,7 +210,7 @@ def _walk_backbone(arch: Architecture, input_size: int, min_level: int, max_leve
                     merged.append(j)
                     outgoing[j] += 1
         tally.add_n(2 + len(merged), channels, size)
-        _block_group(tally, b.block_fn, channels, filters, 1, repeats, size, size)
+        block_group_cost(tally, b.block_fn, channels, filters, 1, repeats, size, size)
         entries.append(
             _Entry(
                 idx,
@@ -236,7 +236,7 @@ def _walk_backbone(arch: Architecture, input_size: int, min_level: int, max_leve
             live.add(j)
             stack.extend(entries[j].inputs)
 
-    endpoints = _Tally()
+    endpoints = Tally()
     shapes = []
     for lv in range(min_level, max_level + 1):
         e = outputs[lv]
@@ -296,13 +296,13 @@ def model_cost(
         bad head setting; the message names the place.
     """
     stem, entries, live, endpoints, endpoint_shapes = _walk_backbone(architecture, input_size, min_level, max_level)
-    backbone = _Tally()
+    backbone = Tally()
     backbone.absorb(stem)
     for e in entries:
         if e.index in live:
             backbone.absorb(e.tally)
     backbone.absorb(endpoints)
-    total = _Tally()
+    total = Tally()
     total.absorb(backbone)
     head_shapes: tuple = ()
     if num_classes is not None:
@@ -310,7 +310,7 @@ def model_cost(
         _positive_int("head_num_convs", head_num_convs, 0)
         _positive_int("head_num_filters", head_num_filters)
         _positive_int("num_anchors", num_anchors)
-        head, head_shapes = _head(endpoint_shapes, num_classes, num_anchors, head_num_convs, head_num_filters)
+        head, head_shapes = head_cost(endpoint_shapes, num_classes, num_anchors, head_num_convs, head_num_filters)
         total.absorb(head)
     blocks = tuple(
         BlockCost(

@@ -3,7 +3,7 @@
 ``search_space.cost_model`` walks an architecture and calls these counters
 once per layer group: the block groups, the cross-scale resampling and the
 RetinaNet head (docs/search_space.md: Blocks, Resampling and fusion, RetinaNet
-head). Each counter adds to a ``_Tally`` exactly what the Keras layers it
+head). Each counter adds to a ``Tally`` exactly what the Keras layers it
 stands for hold and compute.
 
 Conventions (batch 1, inference):
@@ -37,7 +37,7 @@ _POOL_AREA = 9
 
 
 @dataclasses.dataclass
-class _Tally:
+class Tally:
     """A running count; ``add`` keeps conv multiply-adds and other float ops apart."""
 
     params: int = 0
@@ -59,7 +59,7 @@ class _Tally:
     def max_pool(self, channels: int, size_out: int) -> None:
         self.other_flops += _POOL_AREA * channels * size_out * size_out
 
-    def absorb(self, other: _Tally) -> None:
+    def absorb(self, other: Tally) -> None:
         self.params += other.params
         self.conv_macs += other.conv_macs
         self.other_flops += other.other_flops
@@ -69,8 +69,8 @@ class _Tally:
         return 2 * self.conv_macs + self.other_flops
 
 
-def _block_group(
-    tally: _Tally, block_fn: str, c_in: int, filters: int, stride: int, repeats: int, size_in: int, size_out: int
+def block_group_cost(
+    tally: Tally, block_fn: str, c_in: int, filters: int, stride: int, repeats: int, size_in: int, size_out: int
 ) -> int:
     """A block group: the first block may stride and project, the repeats keep the shape.
 
@@ -100,8 +100,8 @@ def _block_group(
     return c_out
 
 
-def _resample(
-    tally: _Tally, where: str, c_parent: int, fn_parent: str, s_parent: int, s_target: int, c_target: int, alpha: float
+def resample_cost(
+    tally: Tally, where: str, c_parent: int, fn_parent: str, s_parent: int, s_target: int, c_target: int, alpha: float
 ) -> None:
     """Cross-scale resampling of one parent (docs/search_space.md#resampling-and-fusion)."""
     reduced = resample_filters(c_parent, fn_parent, alpha)
@@ -123,18 +123,18 @@ def _resample(
     tally.batch_norm(c_target)
 
 
-def _head(
+def head_cost(
     endpoint_shapes, num_classes: int, num_anchors: int, num_convs: int, num_filters: int
-) -> tuple[_Tally, tuple[tuple[int, int, int, int, int], ...]]:
+) -> tuple[Tally, tuple[tuple[int, int, int, int, int], ...]]:
     """RetinaNet head: class and box subnets whose convs are shared across levels.
 
     Each subnet is ``num_convs`` x (3x3 conv with bias -> batch norm -> act),
     with one batch norm per level, then a 3x3 conv with bias to the outputs.
     """
-    tally = _Tally()
+    tally = Tally()
     shapes = []
     for n, (level, height, _, c_in) in enumerate(endpoint_shapes):
-        per_level = _Tally()
+        per_level = Tally()
         for outputs in (num_anchors * num_classes, num_anchors * BOX_PARAMS_PER_ANCHOR):
             channels = c_in
             for _ in range(num_convs):

@@ -12,6 +12,9 @@ import dataclasses
 from search_space.architecture import BOTTLENECK, RESIDUAL, Architecture, BlockSpec, Scaling
 from search_space.errors import ArchitectureError
 
+# ``--arch=preset:NAME`` selects a preset; anything else is an architecture file.
+PRESET_PREFIX = "preset:"
+
 B, R = BOTTLENECK, RESIDUAL
 
 # docs/search_space.md#published-spinenet-49: the published SpineNet-49 in build order
@@ -115,3 +118,17 @@ def architecture_preset(name: str, model_id: str | None = None) -> Architecture:
         raise ArchitectureError(f"unknown architecture preset {name!r}; known: {', '.join(ARCHITECTURE_PRESETS)}")
     scaling = model_preset(model_id).scaling if model_id is not None else None
     return ARCHITECTURE_PRESETS[name](scaling)
+
+
+def resolve_architecture(spec: str) -> Architecture:
+    """The architecture a command line's ``--arch`` names: ``preset:NAME`` or an architecture JSON file.
+
+    Raises:
+      ArchitectureError: an unknown preset, or a bad or missing file (naming it).
+    """
+    if spec.startswith(PRESET_PREFIX):
+        return architecture_preset(spec[len(PRESET_PREFIX) :])
+    from search_space.serialization import load_architecture  # serialization does not import presets
+
+    arch, _ = load_architecture(spec)
+    return arch

@@ -15,7 +15,7 @@ def cmd_data() -> int:
     from nas.quiet_tf import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from proxy_trainer.input_pipeline import prepare_data
+    from proxy_trainer.data.pipeline import prepare_data
 
     config = load_experiment_config()
     config.require_data()

@@ -26,16 +26,9 @@ from absl import flags
 
 from nas.cli_flags import FLAGS, UsageError
 
-PRESET_PREFIX = "preset:"
 # The reference RetinaNet head when no model id gives one (docs/search_space.md#model-ids).
 DEFAULT_HEAD = (4, 256)
 
-flags.DEFINE_string(
-    "arch", None, "Architecture JSON file, or preset:NAME (spinenet49, resnet_like).", flag_values=FLAGS
-)
-flags.DEFINE_string(
-    "model_id", None, "Published scaling and head size: 49S, 49, 96, 143, 190 or proxy.", flag_values=FLAGS
-)
 flags.DEFINE_integer("input_size", 640, "Side of the square input image in pixels.", flag_values=FLAGS)
 flags.DEFINE_integer("num_classes", 90, "Class logits per anchor (COCO category ids run to 90).", flag_values=FLAGS)
 flags.DEFINE_integer(
@@ -65,14 +58,11 @@ def load_arch(spec: str | None, model_id: str | None):
       UsageError: --arch missing.
       ArchitectureError: an unknown preset or model id, or a bad file.
     """
-    from search_space import architecture_preset, load_architecture, model_preset
+    from search_space import model_preset, resolve_architecture
 
     if not spec:
         raise UsageError("--arch is required: an architecture JSON file or preset:NAME")
-    if spec.startswith(PRESET_PREFIX):
-        arch = architecture_preset(spec[len(PRESET_PREFIX) :])
-    else:
-        arch, _ = load_architecture(spec)
+    arch = resolve_architecture(spec)
     if model_id is not None:
         arch = arch.with_scaling(model_preset(model_id).scaling)
     return arch

@@ -29,13 +29,12 @@ def export_best(workdir_path: str, top: int, output: str | None, fmt: str) -> li
       WorkdirError: no search, or no completed trial yet.
       UsageError: --output is an existing file while several are exported.
     """
-    from nas.search_runner import frozen_config
     from nas.trial_store import TrialStore
     from nas.workdir import Workdir, WorkdirError, atomic_write_json
     from search_space import Provenance, architecture_from_dict, architecture_to_block_specs, save_architecture
 
     workdir = Workdir(workdir_path)
-    frozen_config(workdir)
+    workdir.config()
     with TrialStore(workdir.log_path, readonly=True) as store:
         best = store.best(top)
     if not best:

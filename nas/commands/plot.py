@@ -18,13 +18,12 @@ def plot_search(workdir_path: str) -> list[str]:
       WorkdirError: no search in the directory.
     """
     from nas.plots import plot_architecture, plot_rewards
-    from nas.search_runner import frozen_config
     from nas.trial_store import TrialStore
     from nas.workdir import Workdir
     from search_space import architecture_from_dict
 
     workdir = Workdir(workdir_path)
-    config = frozen_config(workdir)
+    config = workdir.config()
     out = workdir.join("plots")
     os.makedirs(out, exist_ok=True)
     with TrialStore(workdir.log_path, readonly=True) as store:

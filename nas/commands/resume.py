@@ -15,8 +15,8 @@ def cmd_resume() -> int:
     summary = start_or_resume(
         None,
         require_workdir(),
+        runtime_overrides={"search.max_trials": FLAGS.max_trials} if FLAGS.max_trials else None,
         ray_address=FLAGS.ray_address,
-        max_trials=FLAGS.max_trials,
         quiet=FLAGS.quiet,
         rebuild_controller=FLAGS.rebuild_controller,
     )

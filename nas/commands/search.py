@@ -45,12 +45,12 @@ def cmd_search() -> int:
     from nas.search_runner import start_or_resume
 
     workdir = require_workdir()
-    config = load_experiment_config(extra_overrides={"search.evaluator": FLAGS.evaluator} if FLAGS.evaluator else None)
+    flags_given = {"search.evaluator": FLAGS.evaluator, "search.max_trials": FLAGS.max_trials}
+    config = load_experiment_config(extra_overrides={k: v for k, v in flags_given.items() if v is not None} or None)
     summary = start_or_resume(
         config,
         workdir,
         ray_address=FLAGS.ray_address,
-        max_trials=FLAGS.max_trials,
         quiet=FLAGS.quiet,
         rebuild_controller=FLAGS.rebuild_controller,
     )

@@ -21,14 +21,13 @@ def search_status(workdir_path: str, top: int = 5) -> dict:
     Raises:
       WorkdirError: no search in the directory, or its files are corrupt.
     """
-    from nas.progress import format_duration
+    from nas.progress import eta_seconds, format_duration
     from nas.search_loop import summarize
-    from nas.search_runner import frozen_config
     from nas.trial_store import TrialStore
     from nas.workdir import Workdir
 
     workdir = Workdir(workdir_path)
-    config = frozen_config(workdir)
+    config = workdir.config()
     with TrialStore(workdir.log_path, readonly=True) as store:
         counts = summarize(store)
         records = store.records
@@ -37,10 +36,10 @@ def search_status(workdir_path: str, top: int = 5) -> dict:
         holder = workdir.holder()
         running_now = holder is not None
         elapsed = ((time.time() if running_now else last) - first) if first else 0.0
-        finished = counts["completed"] + counts["failed"]
-        max_trials = store.runs[-1]["max_trials"] if store.runs else config.search.max_trials
-        eta = elapsed / finished * max(0, max_trials - finished) if finished and running_now else None
-        from nas.rewards import architecture_costs
+        max_trials = config.search.max_trials
+        run_started = store.runs[-1]["time"] if store.runs else None
+        eta = eta_seconds(store, max_trials, run_started) if running_now and run_started else None
+        from nas.reward_fn import architecture_costs
         from search_space import architecture_from_dict
 
         best = []

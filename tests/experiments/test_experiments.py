@@ -7,8 +7,8 @@ import pytest
 from experiments.config import ExperimentConfig
 from experiments.overrides import ConfigError, apply_overrides, config_to_dict, parse_override_string
 from experiments.registry import experiment_names, get_experiment
-from proxy_trainer.coco_data import DataError
-from proxy_trainer.input_pipeline import prepare_data
+from proxy_trainer.data.coco_files import DataError
+from proxy_trainer.data.pipeline import prepare_data
 from search_space import SearchSpace, model_preset
 from search_space.space import SPINENET49_INTERMEDIATE_ALLOCATION
 

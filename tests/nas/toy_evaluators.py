@@ -70,7 +70,7 @@ def waits_for_file(architecture, seed, trial_dir):
 def loss_diverges(architecture, seed, trial_dir):
     """Raises the trainer's own error for a NaN loss (a deterministic outcome of architecture and seed)."""
     _mark(trial_dir)
-    from proxy_trainer.errors import NonFiniteLossError
+    from proxy_trainer.training.errors import NonFiniteLossError
 
     raise NonFiniteLossError("training stopped at step 3/100: non-finite loss (loss nan)")
 

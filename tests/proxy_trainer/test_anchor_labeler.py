@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from proxy_trainer.anchor_labeler import AnchorLabeler, pairwise_iou
-from proxy_trainer.anchors import Anchors
-from proxy_trainer.box_coding import decode_boxes
+from proxy_trainer.detector.anchor_labeler import AnchorLabeler, pairwise_iou
+from proxy_trainer.detector.anchors import Anchors
+from proxy_trainer.detector.box_coding import decode_boxes
 
 ANCHORS = Anchors(64)
 K = 3

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from proxy_trainer.anchors import Anchors
+from proxy_trainer.detector.anchors import Anchors
 
 
 def test_count_and_level_shapes_at_128():

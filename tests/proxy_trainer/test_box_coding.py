@@ -5,7 +5,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from proxy_trainer.box_coding import BBOX_XFORM_CLIP, decode_boxes, encode_boxes
+from proxy_trainer.detector.box_coding import BBOX_XFORM_CLIP, decode_boxes, encode_boxes
 
 
 def test_known_codes():

@@ -1,12 +1,12 @@
-"""COCO box AP with pycocotools (proxy_trainer.coco_eval), checked against values computed here."""
+"""COCO box AP with pycocotools (proxy_trainer.evaluation.coco_eval), checked against values computed here."""
 
 import json
 
 import numpy as np
 import pytest
 
-from proxy_trainer.coco_data import PADDING_IMAGE_ID, DataError
-from proxy_trainer.coco_eval import METRIC_NAMES, CocoEvaluator, evaluate_detections
+from proxy_trainer.data.coco_files import PADDING_IMAGE_ID, DataError
+from proxy_trainer.evaluation.coco_eval import METRIC_NAMES, CocoEvaluator, evaluate_detections
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)  # COCO's AP thresholds
 

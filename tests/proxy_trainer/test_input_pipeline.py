@@ -1,13 +1,13 @@
-"""The tf.data input pipeline (proxy_trainer.input_pipeline): elements, augmentation, determinism."""
+"""The tf.data input pipeline (proxy_trainer.data.pipeline): elements, augmentation, determinism."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from proxy_trainer.coco_data import PADDING_IMAGE_ID, load_coco
-from proxy_trainer.data_config import DataConfig, SyntheticConfig
-from proxy_trainer.input_pipeline import MEAN_RGB, STDDEV_RGB, prepare_data, preprocess
-from proxy_trainer.synthetic_coco import ensure_synthetic_coco
+from proxy_trainer.data.coco_files import PADDING_IMAGE_ID, load_coco
+from proxy_trainer.data.config import DataConfig, SyntheticConfig
+from proxy_trainer.data.pipeline import MEAN_RGB, STDDEV_RGB, prepare_data, preprocess
+from proxy_trainer.data.synthetic import ensure_synthetic_coco
 
 SIZE = 96
 SYNTHETIC = SyntheticConfig(num_images=20, image_size=(64, 112), seed=2)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from proxy_trainer.anchor_labeler import AnchorLabeler
-from proxy_trainer.anchors import Anchors
-from proxy_trainer.losses import focal_loss, huber_loss, retinanet_loss, weight_decay_loss
+from proxy_trainer.detector.anchor_labeler import AnchorLabeler
+from proxy_trainer.detector.anchors import Anchors
+from proxy_trainer.detector.losses import focal_loss, huber_loss, retinanet_loss, weight_decay_loss
 
 
 def _sigmoid(x):

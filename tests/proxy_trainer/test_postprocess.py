@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from proxy_trainer.anchor_labeler import pairwise_iou
-from proxy_trainer.anchors import Anchors
-from proxy_trainer.postprocess import generate_detections
+from proxy_trainer.detector.anchor_labeler import pairwise_iou
+from proxy_trainer.detector.anchors import Anchors
+from proxy_trainer.detector.postprocess import generate_detections
 
 ANCHORS = Anchors(64)
 K = 3

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from proxy_trainer.graph_cost import graph_flops
-from proxy_trainer.model_config import ModelConfig, build_model
-from proxy_trainer.retinanet import RetinaNet, build_retinanet
+from proxy_trainer.detector.config import LayerSpec, ModelConfig
+from proxy_trainer.detector.retinanet import RetinaNet, build_model, build_retinanet
 from search_space import MODEL_PRESETS, ArchitectureError, Scaling, resnet_like, spinenet49
 from search_space.cost_model import model_cost
+from tests.proxy_trainer.graph_cost import graph_flops
 from tests.proxy_trainer.test_spinenet import TINY, non_default_architecture, random_architectures
 
 
@@ -132,7 +132,7 @@ def test_random_retinanets_match_the_cost_model(arch, input_size):
 
 def test_get_config_round_trip():
     arch = non_default_architecture()
-    model = small_model(arch, input_size=128, num_classes=7, activation="swish", num_anchors=4)
+    model = small_model(arch, input_size=128, num_classes=7, spec=LayerSpec(activation="swish"), num_anchors=4)
     rebuilt = RetinaNet.from_config(model.get_config())
     assert rebuilt.architecture == arch
     assert rebuilt.count_params() == model.count_params()
@@ -185,7 +185,7 @@ def test_model_config_imports_no_tensorflow():
     # Experiment configs embed a ModelConfig; reading and costing them must not load TensorFlow.
     code = (
         "import sys\n"
-        "from proxy_trainer.model_config import ModelConfig\n"
+        "from proxy_trainer.detector.config import LayerSpec, ModelConfig\n"
         "from search_space import spinenet49\n"
         "config = ModelConfig()\n"
         "config.validate()\n"

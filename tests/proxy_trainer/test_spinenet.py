@@ -7,9 +7,9 @@ import keras
 import numpy as np
 import pytest
 
-from proxy_trainer.graph_cost import graph_flops
-from proxy_trainer.retinanet import build_spinenet_backbone
-from proxy_trainer.spinenet import FusedBatchNormalization, SpineNet
+from proxy_trainer.detector.config import LayerSpec
+from proxy_trainer.detector.retinanet import build_spinenet_backbone
+from proxy_trainer.detector.spinenet import FusedBatchNormalization, SpineNet
 from search_space import (
     BOTTLENECK,
     RESIDUAL,
@@ -24,6 +24,7 @@ from search_space import (
     spinenet49,
 )
 from search_space.cost_model import model_cost
+from tests.proxy_trainer.graph_cost import graph_flops
 
 B, R = BOTTLENECK, RESIDUAL
 TINY = Scaling(filter_size_scale=0.0625, resample_alpha=0.25, endpoints_num_filters=8, block_repeats=1)
@@ -116,7 +117,7 @@ def non_default_architecture():
 
 def test_get_config_round_trip_rebuilds_the_same_graph():
     arch = non_default_architecture()
-    model = SpineNet(arch, 128, activation="swish", bn_momentum=0.9, bn_epsilon=1e-4, name="custom")
+    model = SpineNet(arch, 128, LayerSpec(activation="swish", bn_momentum=0.9, bn_epsilon=1e-4), name="custom")
     config = model.get_config()
     json.dumps(config)  # plain JSON: it can live in a saved model or a config file
     rebuilt = SpineNet.from_config(config)
@@ -164,8 +165,8 @@ def test_fused_batch_norm_matches_keras_batch_norm():
 
 
 def test_bad_arguments_are_one_clear_error():
-    with pytest.raises(ValueError, match="activation 'gelu' is unknown; allowed relu, swish"):
-        SpineNet(spinenet49(TINY), 64, activation="gelu")
+    with pytest.raises(ValueError, match="model.activation: 'gelu'; allowed relu, swish"):
+        SpineNet(spinenet49(TINY), 64, {"activation": "gelu"})
     with pytest.raises(ArchitectureError, match="input_size 96"):
         SpineNet(spinenet49(TINY), 96)
     with pytest.raises(ArchitectureError, match="filter_size_scale"):

@@ -19,15 +19,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from proxy_trainer import trainer as trainer_module
-from proxy_trainer.anchor_labeler import AnchorLabeler
-from proxy_trainer.data_config import DataConfig, SyntheticConfig
-from proxy_trainer.input_pipeline import prepare_data
-from proxy_trainer.lr_schedule import WarmupStepDecay
-from proxy_trainer.model_config import ModelConfig, build_model
-from proxy_trainer.runtime import resolve_runtime, setup_runtime
-from proxy_trainer.train_config import TrainerConfig
-from proxy_trainer.trainer import NonFiniteLossError, TrainingError, evaluate_model, train_and_evaluate
+from proxy_trainer.data.config import DataConfig, SyntheticConfig
+from proxy_trainer.data.pipeline import prepare_data
+from proxy_trainer.detector.anchor_labeler import AnchorLabeler
+from proxy_trainer.detector.config import ModelConfig
+from proxy_trainer.detector.retinanet import build_model
+from proxy_trainer.training import trainer as trainer_module
+from proxy_trainer.training.config import TrainerConfig
+from proxy_trainer.training.runtime import resolve_runtime, setup_runtime
+from proxy_trainer.training.schedule import WarmupStepDecay
+from proxy_trainer.training.trainer import NonFiniteLossError, TrainingError, evaluate_model, train_and_evaluate
 from search_space import Scaling, spinenet49
 
 TINY_ARCH = spinenet49(Scaling(filter_size_scale=0.25, resample_alpha=0.25, endpoints_num_filters=16))
@@ -117,7 +118,7 @@ def test_setup_runtime_switches_the_graph_optimizer_both_ways():
 
 def test_cpu_threads_are_capped_only_before_tensorflow_runs():
     code = (
-        "import tensorflow as tf; from proxy_trainer.runtime import limit_cpu_threads as cap\n"
+        "import tensorflow as tf; from proxy_trainer.training.runtime import limit_cpu_threads as cap\n"
         "print(cap(1), tf.config.threading.get_intra_op_parallelism_threads(),"
         " tf.config.threading.get_inter_op_parallelism_threads())\n"
         "tf.constant(1.0) + 1.0\n"
@@ -236,9 +237,9 @@ _GPU_DEFAULTS_RUN = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
 from test_trainer import TINY_ARCH, tiny_config
-from proxy_trainer.runtime import resolve_runtime
-from proxy_trainer.train_config import TrainerConfig
-from proxy_trainer.trainer import train_and_evaluate
+from proxy_trainer.training.runtime import resolve_runtime
+from proxy_trainer.training.config import TrainerConfig
+from proxy_trainer.training.trainer import train_and_evaluate
 
 config = tiny_config(sys.argv[2], anchor_labeling="device", jit_compile="on", mixed_precision="bfloat16",
                      graph_optimizer="on", deterministic="auto")

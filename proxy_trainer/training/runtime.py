@@ -24,8 +24,8 @@ import keras
 import tensorflow as tf
 from tensorflow.python.framework import config as tf_config  # is_op_determinism_enabled has no public API
 
-from proxy_trainer.errors import TrainingError
-from proxy_trainer.train_config import TrainerConfig
+from proxy_trainer.training.config import TrainerConfig
+from proxy_trainer.training.errors import TrainingError
 
 # Keras dtype policy of each precision: mixed = float32 variables, low-precision compute.
 _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}

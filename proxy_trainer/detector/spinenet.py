@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from proxy_trainer.model_config import ACTIVATIONS
+from proxy_trainer.detector.config import LayerSpec
 from search_space import BOTTLENECK, Architecture, architecture_from_dict, architecture_to_dict
 from search_space.cost_model import check_buildable
 from search_space.widths import (
@@ -37,10 +37,6 @@ from search_space.widths import (
     base_filters,
     resample_filters,
 )
-
-# Reference batch-norm settings (docs/search_space.md#blocks).
-DEFAULT_BN_MOMENTUM = 0.99
-DEFAULT_BN_EPSILON = 1e-3
 
 
 @keras.saving.register_keras_serializable(package="proxy_trainer")
@@ -103,12 +99,10 @@ class _SpineNetBuilder:
     architecture.
     """
 
-    def __init__(self, architecture: Architecture, activation: str, bn_momentum: float, bn_epsilon: float):
+    def __init__(self, architecture: Architecture, spec: LayerSpec):
         self.arch = architecture
         self.scaling = architecture.scaling
-        self.activation = activation
-        self.bn_momentum = bn_momentum
-        self.bn_epsilon = bn_epsilon
+        self.spec = spec
 
     # ----- primitives -----------------------------------------------------------
 
@@ -124,10 +118,10 @@ class _SpineNetBuilder:
         )(x)
 
     def _bn(self, x, name: str):
-        return FusedBatchNormalization(momentum=self.bn_momentum, epsilon=self.bn_epsilon, name=name)(x)
+        return FusedBatchNormalization(momentum=self.spec.bn_momentum, epsilon=self.spec.bn_epsilon, name=name)(x)
 
     def _act(self, x, name: str):
-        return layers.Activation(self.activation, name=name)(x)
+        return layers.Activation(self.spec.activation, name=name)(x)
 
     def _conv_bn(self, x, filters: int, kernel: int, strides: int, name: str, act: bool):
         x = self._bn(self._conv(x, filters, kernel, strides, f"{name}_conv"), f"{name}_bn")
@@ -222,24 +216,17 @@ class _SpineNetBuilder:
                 outputs[spec.level] = x
         return outputs
 
-    def _build_endpoints(self, outputs: dict[int, Any], min_level: int, max_level: int) -> dict[str, Any]:
+    def _build_endpoints(self, outputs: dict[int, Any]) -> dict[str, Any]:
         """1x1 conv -> BN -> act to the common endpoint width: P{min_level}..P{max_level}."""
         width = self.scaling.endpoints_num_filters
         return {
-            str(level): self._conv_bn(outputs[level], width, 1, 1, f"p{level}", act=True)
-            for level in range(min_level, max_level + 1)
+            str(level): self._conv_bn(outputs[level], width, 1, 1, f"p{level}", act=True) for level in self.spec.levels
         }
 
-    def build(self, images, input_size: int, min_level: int, max_level: int) -> dict[str, Any]:
+    def build(self, images, input_size: int) -> dict[str, Any]:
         entries = self._build_stem(images)
         outputs = self._build_scale_permuted_network(entries, input_size)
-        return self._build_endpoints(outputs, min_level, max_level)
-
-
-def check_activation(activation: str) -> None:
-    """Raises ValueError naming the allowed activations."""
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation {activation!r} is unknown; allowed {', '.join(ACTIVATIONS)}")
+        return self._build_endpoints(outputs)
 
 
 @keras.saving.register_keras_serializable(package="proxy_trainer")
@@ -253,47 +240,35 @@ class SpineNet(keras.Model):
       architecture: the topology and scaling, or its schema dict
         (``search_space.architecture_to_dict``).
       input_size: side of the square input image.
-      min_level: lowest endpoint level.
-      max_level: highest endpoint level.
-      activation: ``"relu"`` or ``"swish"``.
-      bn_momentum: batch-norm moving-average momentum.
-      bn_epsilon: batch-norm epsilon.
+      spec: endpoint levels, activation and batch norm (a ``LayerSpec``, its
+        dict, or None for the defaults: P3-P7, ReLU, the reference batch norm).
       **kwargs: ``name`` and ``trainable``.
 
     Raises:
       ArchitectureError: the architecture cannot be built at ``input_size``
         (see ``search_space.cost_model.check_buildable``).
-      ValueError: an unknown activation.
+      ValueError: an invalid spec dict.
     """
 
     def __init__(
         self,
         architecture: Architecture | dict,
         input_size: int,
-        min_level: int = 3,
-        max_level: int = 7,
-        activation: str = "relu",
-        bn_momentum: float = DEFAULT_BN_MOMENTUM,
-        bn_epsilon: float = DEFAULT_BN_EPSILON,
+        spec: LayerSpec | dict | None = None,
         **kwargs,
     ):
         if isinstance(architecture, dict):
             architecture, _ = architecture_from_dict(architecture)
-        check_buildable(architecture, input_size=input_size, min_level=min_level, max_level=max_level)
-        check_activation(activation)
+        spec = LayerSpec.of(spec)
+        check_buildable(architecture, input_size=input_size, min_level=spec.min_level, max_level=spec.max_level)
         images = keras.Input(shape=(input_size, input_size, 3), name="images")
-        builder = _SpineNetBuilder(architecture, activation, bn_momentum, bn_epsilon)
-        endpoints = builder.build(images, input_size, min_level, max_level)
+        endpoints = _SpineNetBuilder(architecture, spec).build(images, input_size)
         kwargs.setdefault("name", "spinenet")
         super().__init__(inputs=images, outputs=endpoints, **kwargs)
         self._spinenet_config = {
             "architecture": architecture_to_dict(architecture),
             "input_size": input_size,
-            "min_level": min_level,
-            "max_level": max_level,
-            "activation": activation,
-            "bn_momentum": bn_momentum,
-            "bn_epsilon": bn_epsilon,
+            "spec": spec.to_dict(),
         }
         self._architecture = architecture
 

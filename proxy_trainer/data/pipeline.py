@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from proxy_trainer.coco_data import PADDING_IMAGE_ID, CocoDataset, load_coco, split_image_ids
-from proxy_trainer.data_config import DataConfig
-from proxy_trainer.preprocess_cache import CacheSplit, PreprocessCache, cache_root, ensure_cache, parse_record
-from proxy_trainer.synthetic_coco import ensure_synthetic_coco
+from proxy_trainer.data.cache import CacheSplit, PreprocessCache, cache_root, ensure_cache, parse_record
+from proxy_trainer.data.coco_files import PADDING_IMAGE_ID, CocoDataset, load_coco, split_image_ids
+from proxy_trainer.data.config import DataConfig
+from proxy_trainer.data.synthetic import ensure_synthetic_coco
 
 # ImageNet channel statistics on 0..255 pixels, the normalisation of the reference RetinaNet.
 MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)

@@ -19,11 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from search_space.errors import UserError
+
 # image_id of the filler elements that pad the last evaluation batch (input_pipeline, coco_eval).
 PADDING_IMAGE_ID = -1
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """The data is missing or invalid; the message names the file and the entry."""
 
 

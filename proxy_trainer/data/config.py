@@ -22,7 +22,7 @@ CACHE_IMAGE_FORMATS = ("jpeg", "raw")
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticConfig:
-    """The generated COCO-format dataset of shapes (``proxy_trainer.synthetic_coco``).
+    """The generated COCO-format dataset of shapes (``proxy_trainer.data.synthetic``).
 
     Attributes:
       num_images: images generated (train and held-out together).

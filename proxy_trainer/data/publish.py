@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterator
 
 import tensorflow as tf
 
-from proxy_trainer.coco_data import DataError, join_path
+from proxy_trainer.data.coco_files import DataError, join_path
 
 MANIFEST = "manifest.json"
 STAGING = ".staging-"

@@ -29,8 +29,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from proxy_trainer.anchors import Anchors
-from proxy_trainer.box_coding import DEFAULT_SCALE_FACTORS, encode_boxes
+from proxy_trainer.detector.anchors import Anchors
+from proxy_trainer.detector.box_coding import DEFAULT_SCALE_FACTORS, encode_boxes
 
 # RetinaNet (Lin et al. 2017, section 4): positives at IoU >= 0.5, negatives
 # below 0.4, the band in between ignored. (Model Garden's default uses 0.5 for

@@ -23,8 +23,8 @@ from collections.abc import Mapping
 
 import tensorflow as tf
 
-from proxy_trainer.anchors import Anchors
-from proxy_trainer.box_coding import decode_boxes
+from proxy_trainer.detector.anchors import Anchors
+from proxy_trainer.detector.box_coding import decode_boxes
 
 # The reference post-processing defaults (tensorflow/tpu detection configs and
 # Model Garden's detection generator).

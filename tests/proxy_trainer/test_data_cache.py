@@ -1,4 +1,4 @@
-"""The one-time preprocessing cache (proxy_trainer.preprocess_cache): build, reuse, bad data, damage, concurrency."""
+"""The one-time preprocessing cache (proxy_trainer.data.cache): build, reuse, bad data, damage, concurrency."""
 
 import json
 import os
@@ -13,11 +13,12 @@ import pytest
 import tensorflow as tf
 
 from nas.user_errors import is_user_error, one_line
-from proxy_trainer import cache_publish, preprocess_cache
-from proxy_trainer.coco_data import DataError, load_coco
-from proxy_trainer.data_config import DataConfig, SyntheticConfig
-from proxy_trainer.preprocess_cache import CacheError, ensure_cache, open_cache, parse_record, verify_cache
-from proxy_trainer.synthetic_coco import ensure_synthetic_coco
+from proxy_trainer.data import cache as preprocess_cache
+from proxy_trainer.data import publish as cache_publish
+from proxy_trainer.data.cache import CacheError, ensure_cache, open_cache, parse_record, verify_cache
+from proxy_trainer.data.coco_files import DataError, load_coco
+from proxy_trainer.data.config import DataConfig, SyntheticConfig
+from proxy_trainer.data.synthetic import ensure_synthetic_coco
 
 SIZE = 64  # the input resolution the cache is built for
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -186,8 +187,8 @@ ENSURE_CACHE = """
 import json, os, sys, time
 args = json.loads(sys.argv[1])
 sys.path.insert(0, args["root"])
-from proxy_trainer.data_config import DataConfig
-from proxy_trainer.preprocess_cache import ensure_cache
+from proxy_trainer.data.config import DataConfig
+from proxy_trainer.data.cache import ensure_cache
 if args["ready"]:
     open(args["ready"], "w").close()
 while args["go"] and not os.path.exists(args["go"]):

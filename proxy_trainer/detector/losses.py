@@ -21,7 +21,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from proxy_trainer.anchors import Anchors
+from proxy_trainer.detector.anchors import Anchors
 
 # docs/proxy_recipe.md#losses (the reference RetinaNet recipe).
 FOCAL_ALPHA = 0.25

@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from proxy_trainer.cache_publish import CacheError as CacheError  # raised here, caught by callers
-from proxy_trainer.cache_publish import atomic_directory, damaged, has_manifest
-from proxy_trainer.coco_data import CocoDataset, DataError, join_path, load_coco, read_json, split_image_ids
-from proxy_trainer.data_config import DataConfig
+from proxy_trainer.data.coco_files import CocoDataset, DataError, join_path, load_coco, read_json, split_image_ids
+from proxy_trainer.data.config import DataConfig
+from proxy_trainer.data.publish import CacheError as CacheError  # raised here, caught by callers
+from proxy_trainer.data.publish import atomic_directory, damaged, has_manifest
 
 CACHE_FORMAT_VERSION = 1
 MANIFEST = "manifest.json"

@@ -24,7 +24,7 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from proxy_trainer.coco_data import PADDING_IMAGE_ID, DataError, read_json
+from proxy_trainer.data.coco_files import PADDING_IMAGE_ID, DataError, read_json
 
 METRIC_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 

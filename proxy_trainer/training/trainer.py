@@ -33,19 +33,19 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from proxy_trainer.anchor_labeler import AnchorLabeler
-from proxy_trainer.anchors import Anchors
-from proxy_trainer.coco_data import DataError
-from proxy_trainer.coco_eval import CocoEvaluator
-from proxy_trainer.errors import NonFiniteLossError, TrainingError
-from proxy_trainer.input_pipeline import ProxyData, prepare_data
-from proxy_trainer.losses import retinanet_loss, weight_decay_loss
-from proxy_trainer.lr_schedule import WarmupStepDecay
-from proxy_trainer.model_config import build_model
-from proxy_trainer.postprocess import generate_detections
-from proxy_trainer.runtime import Runtime, setup_runtime
-from proxy_trainer.train_config import TrainerConfig
-from proxy_trainer.trial_file import CHECKPOINT_DIR, check_trial_file, trial_identity, write_trial_file
+from proxy_trainer.data.coco_files import DataError
+from proxy_trainer.data.pipeline import ProxyData, prepare_data
+from proxy_trainer.detector.anchor_labeler import AnchorLabeler
+from proxy_trainer.detector.anchors import Anchors
+from proxy_trainer.detector.losses import retinanet_loss, weight_decay_loss
+from proxy_trainer.detector.postprocess import generate_detections
+from proxy_trainer.detector.retinanet import build_model
+from proxy_trainer.evaluation.coco_eval import CocoEvaluator
+from proxy_trainer.training.config import TrainerConfig
+from proxy_trainer.training.errors import NonFiniteLossError, TrainingError
+from proxy_trainer.training.runtime import Runtime, setup_runtime
+from proxy_trainer.training.schedule import WarmupStepDecay
+from proxy_trainer.training.trial_file import CHECKPOINT_DIR, check_trial_file, trial_identity, write_trial_file
 from search_space import Architecture
 
 TENSORBOARD_DIR = "tensorboard"

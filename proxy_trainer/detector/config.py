@@ -1,13 +1,17 @@
-"""Typed, frozen configuration of the proxy detector, and the factory that builds it.
+"""Typed, frozen configuration of the proxy detector.
 
-Only ``build_model`` reads a ``ModelConfig``; the model classes
-(``proxy_trainer.spinenet.SpineNet``, ``proxy_trainer.retinanet.RetinaNet``)
-take plain arguments. The anchor fields live here because the head's width
-depends on ``num_scales * len(aspect_ratios)``; ``proxy_trainer.anchors``
-reads the same fields.
+``ModelConfig`` is the ``model`` section of an experiment. Only
+``proxy_trainer.detector.retinanet.build_model`` reads it; the model classes
+take its ``LayerSpec`` (levels, activation, batch norm: what every layer of
+the detector shares), validated once when it is made, plus their own sizes.
+A new setting shared by the layers is one field here, on ``LayerSpec`` and
+on ``ModelConfig`` (the config file's flat ``model.*`` key), and one use in
+the layer that reads it. The anchor fields live here because the head's
+width depends on ``num_scales * len(aspect_ratios)``;
+``proxy_trainer.detector.anchors`` reads the same fields.
 
-This module imports no TensorFlow (``build_model`` does, when called), so
-configs can be read, validated and costed anywhere.
+This module imports no TensorFlow and no model code, so configs can be read,
+validated and costed anywhere.
 
 Defaults are the search's proxy (docs/search_space.md#model-ids and
 docs/proxy_recipe.md#proxy-model): model id ``proxy`` (scaling 0.25 / alpha
@@ -20,20 +24,72 @@ epsilon 1e-3).
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
 from search_space import MODEL_PRESETS, Architecture, model_preset
 from search_space.cost_model import ModelCost, model_cost
 from search_space.widths import check_input_size
-
-if TYPE_CHECKING:
-    from proxy_trainer.retinanet import RetinaNet
 
 # Activations the search and the published recipes use (docs/search_space.md#blocks).
 ACTIVATIONS = ("relu", "swish")
 # The reference RetinaNet head when no model id gives one (docs/search_space.md#model-ids).
 DEFAULT_HEAD_NUM_CONVS = 4
 DEFAULT_HEAD_NUM_FILTERS = 256
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerSpec:
+    """What every layer of the detector shares; validated when made.
+
+    Attributes:
+      min_level: lowest output level (P3).
+      max_level: highest output level (P7).
+      activation: ``"relu"`` or ``"swish"``.
+      bn_momentum: batch-norm moving-average momentum.
+      bn_epsilon: batch-norm epsilon.
+
+    Raises:
+      ValueError: ``model.<field>: <value>; allowed <values>`` for the first
+        invalid field (the names are the config file's ``model.*`` keys).
+    """
+
+    min_level: int = 3
+    max_level: int = 7
+    activation: str = "relu"
+    bn_momentum: float = 0.99
+    bn_epsilon: float = 1e-3
+
+    def __post_init__(self):
+        def bad(name: str, allowed: str) -> None:
+            raise ValueError(f"model.{name}: {getattr(self, name)!r}; allowed {allowed}")
+
+        if not (_is_int(self.min_level) and _is_int(self.max_level) and 1 <= self.min_level <= self.max_level <= 7):
+            bad("min_level", f"integers with 1 <= min_level <= max_level ({self.max_level!r}) <= 7")
+        if self.activation not in ACTIVATIONS:
+            bad("activation", ", ".join(ACTIVATIONS))
+        if not 0 <= self.bn_momentum < 1:
+            bad("bn_momentum", "[0, 1)")
+        if not self.bn_epsilon > 0:
+            bad("bn_epsilon", "> 0")
+
+    @property
+    def levels(self) -> range:
+        """``min_level..max_level``."""
+        return range(self.min_level, self.max_level + 1)
+
+    def to_dict(self) -> dict:
+        """The fields, for a Keras ``get_config``."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def of(cls, value: LayerSpec | dict | None) -> LayerSpec:
+        """``value`` itself, the spec of its dict (from ``get_config``), or the defaults for None."""
+        if value is None:
+            return cls()
+        return value if isinstance(value, cls) else cls(**value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,11 +108,8 @@ class ModelConfig:
       num_scales: anchor scales per octave.
       aspect_ratios: anchor aspect ratios (width / height).
       anchor_size: anchor side in units of the level's stride.
-      min_level: lowest output level (P3).
-      max_level: highest output level (P7).
-      activation: ``"relu"`` or ``"swish"``.
-      bn_momentum: batch-norm moving-average momentum.
-      bn_epsilon: batch-norm epsilon.
+      min_level, max_level, activation, bn_momentum, bn_epsilon: the
+        ``LayerSpec`` (``layer_spec()``), flat here as in the config file.
     """
 
     model_id: str | None = "proxy"
@@ -80,6 +133,10 @@ class ModelConfig:
     def num_anchors(self) -> int:
         """Anchors per location: ``num_scales * len(aspect_ratios)``."""
         return self.num_scales * len(self.aspect_ratios)
+
+    def layer_spec(self) -> LayerSpec:
+        """The ``LayerSpec`` of these settings (every field of it, by name); validates them."""
+        return LayerSpec(**{f.name: getattr(self, f.name) for f in dataclasses.fields(LayerSpec)})
 
     def head_size(self) -> tuple[int, int]:
         """``(convs, filters)`` of the head: the fields, else the model id's, else 4 x 256."""
@@ -118,65 +175,21 @@ class ModelConfig:
         def bad(name: str, allowed: str) -> None:
             raise ValueError(f"model.{name}: {getattr(self, name)!r}; allowed {allowed}")
 
-        def is_int(value) -> bool:
-            return isinstance(value, int) and not isinstance(value, bool)
-
         if self.model_id is not None and self.model_id not in MODEL_PRESETS:
             bad("model_id", f"null or one of {', '.join(MODEL_PRESETS)}")
         for name in ("num_classes", "num_scales"):
-            if not is_int(getattr(self, name)) or getattr(self, name) < 1:
+            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
                 bad(name, "an integer >= 1")
-        if self.head_num_convs is not None and (not is_int(self.head_num_convs) or self.head_num_convs < 0):
+        if self.head_num_convs is not None and (not _is_int(self.head_num_convs) or self.head_num_convs < 0):
             bad("head_num_convs", "null or an integer >= 0")
-        if self.head_num_filters is not None and (not is_int(self.head_num_filters) or self.head_num_filters < 1):
+        if self.head_num_filters is not None and (not _is_int(self.head_num_filters) or self.head_num_filters < 1):
             bad("head_num_filters", "null or an integer >= 1")
         if not self.aspect_ratios or any(not r > 0 for r in self.aspect_ratios):
             bad("aspect_ratios", "a non-empty list of numbers > 0")
         if not self.anchor_size > 0:
             bad("anchor_size", "a number > 0")
-        if not (is_int(self.min_level) and is_int(self.max_level) and 1 <= self.min_level <= self.max_level <= 7):
-            bad("min_level", f"integers with 1 <= min_level <= max_level ({self.max_level!r}) <= 7")
-        if self.activation not in ACTIVATIONS:
-            bad("activation", ", ".join(ACTIVATIONS))
-        if not 0 <= self.bn_momentum < 1:
-            bad("bn_momentum", "[0, 1)")
-        if not self.bn_epsilon > 0:
-            bad("bn_epsilon", "> 0")
+        self.layer_spec()
         try:
             check_input_size(self.input_size, 2, self.max_level)
         except ValueError as e:
             raise ValueError(f"model.input_size: {e}") from None
-
-
-def build_model(model_config: ModelConfig, architecture: Architecture) -> RetinaNet:
-    """The RetinaNet of ``architecture`` as ``model_config`` describes it.
-
-    Args:
-      model_config: the detector settings (validated here).
-      architecture: the SpineNet topology; its scaling is replaced by the
-        model id's when ``model_config.model_id`` is set.
-
-    Returns:
-      A ``RetinaNet`` keras.Model (output contract in ``proxy_trainer.retinanet``).
-
-    Raises:
-      ValueError: an invalid config field.
-      ArchitectureError: the architecture cannot be built with this config.
-    """
-    from proxy_trainer.retinanet import build_retinanet
-
-    model_config.validate()
-    convs, filters = model_config.head_size()
-    return build_retinanet(
-        model_config.scaled(architecture),
-        input_size=model_config.input_size,
-        num_classes=model_config.num_classes,
-        num_anchors=model_config.num_anchors,
-        head_num_convs=convs,
-        head_num_filters=filters,
-        min_level=model_config.min_level,
-        max_level=model_config.max_level,
-        activation=model_config.activation,
-        bn_momentum=model_config.bn_momentum,
-        bn_epsilon=model_config.bn_epsilon,
-    )

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from proxy_trainer.coco_dataset import PADDING_IMAGE_ID, CocoDataset, DataError, join_path, split_image_ids
+from proxy_trainer.data.dataset import PADDING_IMAGE_ID, CocoDataset, DataError, join_path, split_image_ids
 
 __all__ = [
     "PADDING_IMAGE_ID",

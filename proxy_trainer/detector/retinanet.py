@@ -10,7 +10,7 @@ returns::
 with string level keys, ``A`` anchors per location, ``K`` sigmoid class
 logits (no background class) and sides ``ceil(S / 2**level)``. Channel
 ``a * K + k`` is class ``k`` of anchor ``a`` and channel ``a * 4 + j`` is box
-coordinate ``j`` of anchor ``a`` (the layout of ``proxy_trainer.anchors``).
+coordinate ``j`` of anchor ``a`` (the layout of ``proxy_trainer.detector.anchors``).
 The outputs are float32 whatever the global mixed-precision policy.
 
 The head is the reference one (docs/search_space.md#retinanet-head): a class
@@ -29,13 +29,8 @@ from typing import Any
 import keras
 from keras import layers
 
-from proxy_trainer.spinenet import (
-    DEFAULT_BN_EPSILON,
-    DEFAULT_BN_MOMENTUM,
-    FusedBatchNormalization,
-    SpineNet,
-    check_activation,
-)
+from proxy_trainer.detector.config import LayerSpec, ModelConfig
+from proxy_trainer.detector.spinenet import FusedBatchNormalization, SpineNet
 from search_space import Architecture, architecture_from_dict, architecture_to_dict
 from search_space.widths import BOX_PARAMS_PER_ANCHOR, level_size
 
@@ -59,11 +54,8 @@ class RetinaNetHead(keras.Model):
       num_anchors: anchors per location (A).
       num_convs: convs per subnet before the output conv (0 allowed).
       num_filters: width of those convs.
-      min_level: lowest level.
-      max_level: highest level.
-      activation: ``"relu"`` or ``"swish"``.
-      bn_momentum: batch-norm momentum.
-      bn_epsilon: batch-norm epsilon.
+      spec: levels, activation and batch norm (a ``LayerSpec``, its dict, or
+        None for the defaults).
       **kwargs: ``name`` and ``trainable``.
     """
 
@@ -75,14 +67,10 @@ class RetinaNetHead(keras.Model):
         num_anchors: int = 9,
         num_convs: int = 4,
         num_filters: int = 256,
-        min_level: int = 3,
-        max_level: int = 7,
-        activation: str = "relu",
-        bn_momentum: float = DEFAULT_BN_MOMENTUM,
-        bn_epsilon: float = DEFAULT_BN_EPSILON,
+        spec: LayerSpec | dict | None = None,
         **kwargs,
     ):
-        check_activation(activation)
+        spec = LayerSpec.of(spec)
         for name, value, minimum in (
             ("num_classes", num_classes, 1),
             ("num_anchors", num_anchors, 1),
@@ -92,7 +80,7 @@ class RetinaNetHead(keras.Model):
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ValueError(f"RetinaNet head: {name} must be an integer >= {minimum}, got {value!r}")
-        levels = [str(level) for level in range(min_level, max_level + 1)]
+        levels = [str(level) for level in spec.levels]
         features = {
             lv: keras.Input(shape=(level_size(input_size, int(lv)),) * 2 + (input_filters,), name=lv) for lv in levels
         }
@@ -124,10 +112,10 @@ class RetinaNetHead(keras.Model):
                 x = features[lv]
                 for i, shared in enumerate(convs):
                     x = shared(x)
-                    x = FusedBatchNormalization(momentum=bn_momentum, epsilon=bn_epsilon, name=f"{subnet}_bn{i}_p{lv}")(
-                        x
+                    bn = FusedBatchNormalization(
+                        momentum=spec.bn_momentum, epsilon=spec.bn_epsilon, name=f"{subnet}_bn{i}_p{lv}"
                     )
-                    x = layers.Activation(activation, name=f"{subnet}_act{i}_p{lv}")(x)
+                    x = layers.Activation(spec.activation, name=f"{subnet}_act{i}_p{lv}")(bn(x))
                 x = final(x)
                 # Float32 outputs under any mixed-precision policy (the losses need them).
                 key = "cls_outputs" if subnet == "cls" else "box_outputs"
@@ -141,11 +129,7 @@ class RetinaNetHead(keras.Model):
             "num_anchors": num_anchors,
             "num_convs": num_convs,
             "num_filters": num_filters,
-            "min_level": min_level,
-            "max_level": max_level,
-            "activation": activation,
-            "bn_momentum": bn_momentum,
-            "bn_epsilon": bn_epsilon,
+            "spec": spec.to_dict(),
         }
 
     def get_config(self) -> dict[str, Any]:
@@ -172,16 +156,13 @@ class RetinaNet(keras.Model):
       num_anchors: anchors per location.
       head_num_convs: convs per head subnet.
       head_num_filters: width of the head convs.
-      min_level: lowest level (P3).
-      max_level: highest level (P7).
-      activation: ``"relu"`` or ``"swish"`` (backbone and head).
-      bn_momentum: batch-norm momentum.
-      bn_epsilon: batch-norm epsilon.
+      spec: levels, activation and batch norm of backbone and head (a
+        ``LayerSpec``, its dict, or None for the defaults).
       **kwargs: ``name`` and ``trainable``.
 
     Raises:
       ArchitectureError: the architecture cannot be built at ``input_size``.
-      ValueError: a bad head setting or activation.
+      ValueError: a bad head setting or spec dict.
     """
 
     def __init__(
@@ -192,23 +173,13 @@ class RetinaNet(keras.Model):
         num_anchors: int = 9,
         head_num_convs: int = 4,
         head_num_filters: int = 256,
-        min_level: int = 3,
-        max_level: int = 7,
-        activation: str = "relu",
-        bn_momentum: float = DEFAULT_BN_MOMENTUM,
-        bn_epsilon: float = DEFAULT_BN_EPSILON,
+        spec: LayerSpec | dict | None = None,
         **kwargs,
     ):
         if isinstance(architecture, dict):
             architecture, _ = architecture_from_dict(architecture)
-        common = dict(
-            min_level=min_level,
-            max_level=max_level,
-            activation=activation,
-            bn_momentum=bn_momentum,
-            bn_epsilon=bn_epsilon,
-        )
-        backbone = SpineNet(architecture, input_size, **common)
+        spec = LayerSpec.of(spec)
+        backbone = SpineNet(architecture, input_size, spec)
         head = RetinaNetHead(
             input_size,
             architecture.scaling.endpoints_num_filters,
@@ -216,7 +187,7 @@ class RetinaNet(keras.Model):
             num_anchors=num_anchors,
             num_convs=head_num_convs,
             num_filters=head_num_filters,
-            **common,
+            spec=spec,
         )
         images = keras.Input(shape=(input_size, input_size, 3), name="images")
         outputs = head(backbone(images))
@@ -231,7 +202,7 @@ class RetinaNet(keras.Model):
             "num_anchors": num_anchors,
             "head_num_convs": head_num_convs,
             "head_num_filters": head_num_filters,
-            **common,
+            "spec": spec.to_dict(),
         }
 
     @property
@@ -248,18 +219,9 @@ class RetinaNet(keras.Model):
         return cls(**config)
 
 
-def build_spinenet_backbone(
-    architecture: Architecture,
-    *,
-    input_size: int,
-    min_level: int = 3,
-    max_level: int = 7,
-    activation: str = "relu",
-    bn_momentum: float = DEFAULT_BN_MOMENTUM,
-    bn_epsilon: float = DEFAULT_BN_EPSILON,
-) -> SpineNet:
+def build_spinenet_backbone(architecture: Architecture, *, input_size: int, spec: LayerSpec | None = None) -> SpineNet:
     """The SpineNet backbone alone: images -> ``{"3": P3, ..., "7": P7}``."""
-    return SpineNet(architecture, input_size, min_level, max_level, activation, bn_momentum, bn_epsilon)
+    return SpineNet(architecture, input_size, spec)
 
 
 def build_retinanet(
@@ -270,11 +232,7 @@ def build_retinanet(
     num_anchors: int = 9,
     head_num_convs: int = 4,
     head_num_filters: int = 256,
-    min_level: int = 3,
-    max_level: int = 7,
-    activation: str = "relu",
-    bn_momentum: float = DEFAULT_BN_MOMENTUM,
-    bn_epsilon: float = DEFAULT_BN_EPSILON,
+    spec: LayerSpec | None = None,
 ) -> RetinaNet:
     """A RetinaNet on the SpineNet of ``architecture`` (see ``RetinaNet``)."""
     return RetinaNet(
@@ -284,9 +242,33 @@ def build_retinanet(
         num_anchors=num_anchors,
         head_num_convs=head_num_convs,
         head_num_filters=head_num_filters,
-        min_level=min_level,
-        max_level=max_level,
-        activation=activation,
-        bn_momentum=bn_momentum,
-        bn_epsilon=bn_epsilon,
+        spec=spec,
+    )
+
+
+def build_model(model_config: ModelConfig, architecture: Architecture) -> RetinaNet:
+    """The RetinaNet of ``architecture`` as ``model_config`` describes it.
+
+    Args:
+      model_config: the detector settings (validated here).
+      architecture: the SpineNet topology; its scaling is replaced by the
+        model id's when ``model_config.model_id`` is set.
+
+    Returns:
+      A ``RetinaNet`` keras.Model (output contract in ``proxy_trainer.detector.retinanet``).
+
+    Raises:
+      ValueError: an invalid config field.
+      ArchitectureError: the architecture cannot be built with this config.
+    """
+    model_config.validate()
+    convs, filters = model_config.head_size()
+    return build_retinanet(
+        model_config.scaled(architecture),
+        input_size=model_config.input_size,
+        num_classes=model_config.num_classes,
+        num_anchors=model_config.num_anchors,
+        head_num_convs=convs,
+        head_num_filters=filters,
+        spec=model_config.layer_spec(),
     )

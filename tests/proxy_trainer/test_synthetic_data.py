@@ -1,4 +1,4 @@
-"""The generated COCO-format shapes dataset (proxy_trainer.synthetic_coco)."""
+"""The generated COCO-format shapes dataset (proxy_trainer.data.synthetic)."""
 
 import json
 import os
@@ -8,11 +8,11 @@ import pytest
 import tensorflow as tf
 from pycocotools import mask as mask_utils
 
-from proxy_trainer import synthetic_coco
-from proxy_trainer.coco_data import load_coco
-from proxy_trainer.coco_eval import evaluate_detections
-from proxy_trainer.data_config import SyntheticConfig
-from proxy_trainer.synthetic_coco import COLOURS, ensure_synthetic_coco
+from proxy_trainer.data import synthetic as synthetic_coco
+from proxy_trainer.data.coco_files import load_coco
+from proxy_trainer.data.config import SyntheticConfig
+from proxy_trainer.data.synthetic import COLOURS, ensure_synthetic_coco
+from proxy_trainer.evaluation.coco_eval import evaluate_detections
 
 # pycocotools' RLE decoder predates NumPy 2's copy keyword; harmless here.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

@@ -1,4 +1,4 @@
-"""COCO-format loading, validation and the reward split (proxy_trainer.coco_data)."""
+"""COCO-format loading, validation and the reward split (proxy_trainer.data.coco_files)."""
 
 import json
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from proxy_trainer.coco_data import DataError, load_coco, split_image_ids
+from proxy_trainer.data.coco_files import DataError, load_coco, split_image_ids
 
 
 def write_jpeg(path, height, width, value=128):

@@ -21,9 +21,9 @@ import numpy as np
 import tensorflow as tf
 from pycocotools import mask as mask_utils
 
-from proxy_trainer.coco_data import join_path
-from proxy_trainer.data_config import SyntheticConfig
-from proxy_trainer.preprocess_cache import atomic_directory, read_manifest, write_json_file
+from proxy_trainer.data.cache import atomic_directory, read_manifest, write_json_file
+from proxy_trainer.data.coco_files import join_path
+from proxy_trainer.data.config import SyntheticConfig
 
 # Bump when the generated images or annotations change for the same config.
 GENERATOR_VERSION = 1
@@ -113,7 +113,7 @@ def generate_synthetic_coco(directory: str, config: SyntheticConfig) -> None:
             "description": "spinenet-nas synthetic shapes",
             "version": str(GENERATOR_VERSION),
             "year": 2020,
-            "contributor": "proxy_trainer.synthetic_coco",
+            "contributor": "proxy_trainer.data.synthetic",
         },  # fmt: skip
         "licenses": [{"id": 1, "name": "generated", "url": ""}],
         "images": images,

@@ -14,8 +14,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from proxy_trainer.errors import TrainingError
-from search_space import Architecture
+from proxy_trainer.training.errors import TrainingError
+from search_space import Architecture, write_file_atomically
 
 TRIAL_FILE = "trial.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -80,12 +80,8 @@ def check_trial_file(workdir: str, ident: dict[str, Any]) -> None:
 
 
 def write_trial_file(workdir: str, ident: dict[str, Any]) -> None:
-    """Writes ``trial.json`` atomically."""
-    path = os.path.join(workdir, TRIAL_FILE)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(ident, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    """Writes ``trial.json`` atomically (``search_space.write_file_atomically``)."""
+    write_file_atomically(os.path.join(workdir, TRIAL_FILE), json.dumps(ident, indent=2, sort_keys=True))
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:

@@ -1,0 +1,1 @@
+"""The proxy's data: COCO-format files, the synthetic dataset, the preprocessing cache, the input pipeline."""

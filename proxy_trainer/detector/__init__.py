@@ -1,0 +1,1 @@
+"""The detector trained for each architecture: SpineNet inside RetinaNet, with anchors, losses and post-processing."""

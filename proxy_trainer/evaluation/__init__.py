@@ -1,0 +1,1 @@
+"""The reward's measurement: COCO box AP with pycocotools."""
