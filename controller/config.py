@@ -289,3 +289,17 @@ def build_controller(config: ControllerConfig, encoding: DecisionEncoding, seed:
         return RandomSearch(encoding, seed, **failure)
     # An algorithm registered elsewhere takes the shared arguments only.
     return controller_class(name)(encoding, seed, **failure)
+
+
+# REINFORCE tuned for budgets of hundreds to a few thousand trials (a detection search's budget), chosen
+# with bench/bench_controllers.py on its tuning seeds (see the README's "Search algorithms"). NAS-RL's own
+# controller stays ControllerConfig()'s defaults.
+SAMPLE_EFFICIENT_REINFORCE = ControllerConfig(
+    policy_gradient=PolicyGradientConfig(
+        learning_rate=0.01,
+        update_every=4,
+        advantage_normalization="batch",
+        priority_queue_size=10,
+        priority_queue_weight=0.1,
+    )
+)
