@@ -435,6 +435,8 @@ def main(argv=None) -> int:
     output = args.output or os.path.join(RESULTS, "controllers.json" if args.seed_set == "report" else
                                          "controllers_tuning.json")  # fmt: skip
     started, load_start = time.time(), os.getloadavg()
+    # Read before the searches: the code that runs is the code of this commit (plus the changes listed).
+    commit, changes = _git("rev-parse", "HEAD"), _git("status", "--porcelain", "--untracked-files=no").splitlines()
     # The slow policy-gradient searches first, so that the processes finish together.
     order = sorted(variants, key=lambda v: variants[v][0] not in POLICY_GRADIENT)
     jobs = [
@@ -471,8 +473,8 @@ def main(argv=None) -> int:
     plot(summary, runs, args.trials, args.random_trials, png)
     result = {
         "command": ["python", *sys.argv] if argv is None else ["python", "bench/bench_controllers.py", *argv],
-        "commit": _git("rev-parse", "HEAD"),
-        "uncommitted_changes": _git("status", "--porcelain", "--untracked-files=no").splitlines(),
+        "commit": commit,
+        "uncommitted_changes": changes,
         "cpu_count": os.cpu_count(),
         "load_average_start": list(load_start),
         "load_average_end": list(os.getloadavg()),
