@@ -32,7 +32,7 @@ call) and the plot (``controllers.png``) are written under ``bench/results/``; w
 the median over seeds of REINFORCE's best at ``--trials`` (300) is at least regularized
 evolution's at 300 and random search's best of ``--random_trials`` (1,000).
 
-Usage (about 10 minutes on 2 shared cores)::
+Usage (18 minutes on 2 cores at a load average of about 10 from other work)::
 
     python bench/bench_controllers.py --jobs 2
     python bench/bench_controllers.py --seed_set tuning --variants reinforce,x=reinforce:policy_gradient.update_every=2
