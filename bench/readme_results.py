@@ -83,7 +83,61 @@ def render_synthetic_ap(result: dict[str, Any]) -> str:
     )
 
 
+def render_controllers(result: dict[str, Any]) -> str:
+    """Search algorithms on the cheap rewards of ``bench/bench_controllers.py``: best found, the goal, time per call."""
+    names = {"random": "random", "evolution": "evolution", "reinforce": "REINFORCE", "ppo": "PPO",
+             "reinforce_nas_rl": "REINFORCE, NAS-RL's settings"}  # fmt: skip
+    labels = [v for v in names if v in result["variants"]] + [v for v in result["variants"] if v not in names]
+    trials, random_trials = result["trials"], result["random_trials"]
+
+    def cell(entry: dict[str, Any]) -> str:
+        b = entry["best"]
+        return f"{b['median']:.3f} [{b['q1']:.3f}, {b['q3']:.3f}]"
+
+    head = ["reward (shape)"] + [
+        f"{names.get(v, v)}, best of {random_trials if v == 'random' else trials:,}" for v in labels
+    ]
+    lines = ["| " + " | ".join(head + ["goal (REINFORCE)"]) + " |", "|" + " --- |" * (len(head) + 1)]
+    missed = []
+    for reward, shape in result["rewards"].items():
+        by = result["summary"][reward]
+        goal = result["goal"][reward]["reinforce"]
+        if goal["met"]:
+            verdict = (
+                f"met: {goal['over_evolution']:+.3f} over evolution (P {goal['p_over_evolution']:.2f}), "
+                f"{goal['over_random']:+.3f} over random (P {goal['p_over_random']:.2f})"
+            )
+        else:
+            short = [f"{-goal[k]:.3f} below {w}" for k, w in (("over_evolution", "evolution"), ("over_random",
+                     "random")) if goal[k] < 0]  # fmt: skip
+            verdict = "**missed**: " + ", ".join(short)
+            missed.append(reward)
+        lines.append("| " + " | ".join([f"`{reward}` ({shape})"] + [cell(by[v]) for v in labels] + [verdict]) + " |")
+    timing = "; ".join(
+        f"{names.get(v, v)} propose {t['propose_ms']['median']:.1f} ms (95th percentile "
+        f"{t['propose_p95_ms']:.1f}), update {t['update_ms']['median']:.1f} ms ({t['update_p95_ms']:.1f})"
+        for v, t in result["timing"].items()
+    )
+    met = len(result["rewards"]) - len(missed)
+    return (
+        f"Best reward found (noise-free value of the best-observed architecture), median [quartiles] of "
+        f"{len(result['seeds'])} seeds ({', '.join(map(str, result['seeds']))}); the settings were chosen on other "
+        f"seeds ({', '.join(map(str, result['tuning_seeds']))}), and every algorithm and variant draws its own "
+        f"controller seed, answer order and noise. Goal: REINFORCE's median best at {trials} trials at least "
+        f"evolution's at {trials} and random search's best of {random_trials:,}; P is the probability that a "
+        f"REINFORCE seed beats a seed of the other (Mann-Whitney U / n^2); met on {met} of "
+        f"{len(result['rewards'])} rewards"
+        + (f" (missed on {', '.join(f'`{m}`' for m in missed)})" if missed else "")
+        + ".\n\n"
+        + "\n".join(lines)
+        + f"\n\nTime per call (one update every `update_every` results), measured alone after the first update's "
+        f"compile: {timing}. "
+        f"Plot: `{result['plot']}`. Measured by {_provenance(result)}.\n"
+    )
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "controllers": render_controllers,
     "faults": render_faults,
     "synthetic_ap": render_synthetic_ap,
 }

@@ -25,9 +25,9 @@ from controller.config import (
     PolicyGradientConfig,
     PolicyNetworkConfig,
     PPOConfig,
-    build_controller,
 )
-from controller.registry import controller_class, controller_names, register_controller
+from controller.factory import build_controller, controller_class, controller_names
+from controller.registry import register_controller
 from controller.reward import COST_MEASURES, COST_NONE, RewardConfig, RewardError, compute_reward, reward_or_failure
 
 # The algorithms and the policy network need TensorFlow: imported on first use.

@@ -17,10 +17,28 @@ proposal has ``w = 1`` (up to rounding), a stale one that the policy has
 since moved away from counts less, and no weight exceeds the cap, so one
 unlikely old sample cannot blow up the step. Weights are per sequence, since
 the reward belongs to the whole architecture.
+
+Beyond NAS-RL (every one off by default, each a field of
+``PolicyGradientConfig``; ``bench/bench_controllers.py`` measures them):
+
+- ``advantage_normalization``: ``batch`` standardises the batch's advantages
+  (zero mean, unit deviation), ``running`` divides each by a moving average
+  of the reward's deviation from the baseline, so the step no longer scales
+  with the reward (a proxy AP of 0.1-0.3 gives NAS-RL's update tiny
+  advantages).
+- ``steps_per_update``: several gradient steps on each batch; after the
+  first, the truncated importance weights above discount what the policy has
+  already learned from it.
+- ``priority_queue_size``/``priority_queue_weight``: priority-queue training
+  (Abolafia et al. 2018): the best architectures so far (distinct decision
+  sequences) are kept, and every update also maximises their mean
+  log-likelihood with that weight, pulling the policy towards the best found
+  while the policy gradient explores around it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -33,8 +51,8 @@ from controller.base import (
     BaseController,
     ControllerStateError,
     Proposal,
-    check_hparam,
 )
+from controller.config import PolicyGradientConfig, PolicyNetworkConfig
 from controller.rnn_policy import DEVICE, LSTMPolicy, decode_array, encode_array
 from search_space import DecisionEncoding
 
@@ -53,18 +71,15 @@ class ReinforceController(BaseController):
     Args:
       encoding: the decision encoding.
       seed: seeds the initial weights and every proposal's sampling.
-      lstm_units, lstm_layers, embedding_size, init_range: the policy network
-        (see ``LSTMPolicy``).
-      learning_rate: Adam's learning rate (NAS-RL: 6e-4).
-      baseline_decay: decay of the reward moving average.
-      entropy_weight: weight of the entropy bonus.
-      grad_clip_norm: the gradient is clipped to this global norm.
-      update_every: results per update (NAS-RL's m).
-      max_importance_weight: cap of the per-sequence importance weight.
+      policy: the policy network (``PolicyNetworkConfig``; None: its defaults).
+      training: how it learns (``PolicyGradientConfig``; None: its defaults, NAS-RL's).
       failure_policy, failure_reward: see ``BaseController``.
 
+    Every field of ``policy`` and ``training`` is a hyperparameter of the
+    snapshot (``get_state()["hparams"]``), under its own name.
+
     Raises:
-      ValueError: a hyperparameter out of range, naming it.
+      ControllerConfigError: a field out of range, naming it.
     """
 
     name = "reinforce"
@@ -74,68 +89,48 @@ class ReinforceController(BaseController):
         encoding: DecisionEncoding,
         seed: int,
         *,
-        lstm_units: int = 35,
-        lstm_layers: int = 2,
-        embedding_size: int = 35,
-        init_range: float = 0.08,
-        learning_rate: float = 6e-4,
-        baseline_decay: float = 0.95,
-        entropy_weight: float = 1e-4,
-        grad_clip_norm: float = 5.0,
-        update_every: int = 8,
-        max_importance_weight: float = 1.0,
+        policy: PolicyNetworkConfig | None = None,
+        training: PolicyGradientConfig | None = None,
         failure_policy: str = FAILURE_SKIP,
         failure_reward: float = 0.0,
     ):
         super().__init__(encoding, seed, failure_policy=failure_policy, failure_reward=failure_reward)
-        check_hparam(learning_rate > 0, "learning_rate", learning_rate, "> 0")
-        check_hparam(0 <= baseline_decay < 1, "baseline_decay", baseline_decay, "in [0, 1)")
-        check_hparam(entropy_weight >= 0, "entropy_weight", entropy_weight, ">= 0")
-        check_hparam(grad_clip_norm > 0, "grad_clip_norm", grad_clip_norm, "> 0")
-        check_hparam(
-            isinstance(update_every, int) and update_every >= 1, "update_every", update_every, "an integer >= 1"
-        )
-        check_hparam(max_importance_weight > 0, "max_importance_weight", max_importance_weight, "> 0")
-        self._network = dict(
-            lstm_units=lstm_units, lstm_layers=lstm_layers, embedding_size=embedding_size, init_range=init_range
-        )
-        self.learning_rate = float(learning_rate)
-        self.baseline_decay = float(baseline_decay)
-        self.entropy_weight = float(entropy_weight)
-        self.grad_clip_norm = float(grad_clip_norm)
-        self.update_every = update_every
-        self.max_importance_weight = float(max_importance_weight)
-        self.policy = LSTMPolicy(encoding, seed=seed, **self._network)
+        self.network = policy or PolicyNetworkConfig()
+        self.training = training or PolicyGradientConfig()
+        self.training.validate()
+        self.policy = LSTMPolicy(encoding, self.network, seed=seed)
         with tf.device(DEVICE):
-            self.optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate)
+            self.optimizer = keras.optimizers.Adam(learning_rate=self.training.learning_rate)
             self.optimizer.build(self.policy.trainable_variables)
         self._baseline: float | None = None
+        self._deviation: float | None = None  # moving average of (reward - baseline)^2 ("running")
         self._buffer: list[dict[str, Any]] = []
+        self._queue: list[dict[str, Any]] = []  # best first: {"reward", "proposal_id", "decisions"}
         self._last: dict[str, float] = {}
+        points, choices = self.policy.num_points, self.policy.max_choices
         spec = [
-            tf.TensorSpec([None, self.policy.num_points], tf.int32),
-            tf.TensorSpec([None, self.policy.num_points], tf.int32),
-            tf.TensorSpec([None, self.policy.num_points, self.policy.max_choices], tf.bool),
+            tf.TensorSpec([None, points], tf.int32),
+            tf.TensorSpec([None, points], tf.int32),
+            tf.TensorSpec([None, points, choices], tf.bool),
+            tf.TensorSpec([None], tf.float32),
+            tf.TensorSpec([None], tf.float32),
             tf.TensorSpec([None], tf.float32),
             tf.TensorSpec([None], tf.float32),
         ]
         # XLA fuses the 68-step loop and its gradient: 4-9 ms per step instead of 20-40 ms.
+        # Batches keep one shape (update_every results + the padded queue), so it compiles once.
         self._train_step = tf.function(self._gradient_step, input_signature=spec, jit_compile=True, autograph=False)
 
     def _hparams(self) -> dict[str, Any]:
         return {
             **super()._hparams(),
-            **self._network,
-            "learning_rate": self.learning_rate,
-            "baseline_decay": self.baseline_decay,
-            "entropy_weight": self.entropy_weight,
-            "grad_clip_norm": self.grad_clip_norm,
-            "update_every": self.update_every,
+            **dataclasses.asdict(self.network),
+            **dataclasses.asdict(self.training),
             **self._extra_hparams(),
         }
 
     def _extra_hparams(self) -> dict[str, Any]:
-        return {"max_importance_weight": self.max_importance_weight}
+        return {}
 
     # ----- sampling and results ---------------------------------------------------
 
@@ -145,7 +140,13 @@ class ReinforceController(BaseController):
         return list(sampled.decisions), {"log_prob": sampled.log_prob, "entropy": sampled.entropy}
 
     def _learn(self, proposal: Proposal, reward: float) -> None:
+        g = self.training
         baseline = reward if self._baseline is None else self._baseline
+        advantage = reward - baseline
+        if g.advantage_normalization == "running":
+            deviation = advantage**2 if self._deviation is None else self._deviation
+            self._deviation = g.baseline_decay * deviation + (1.0 - g.baseline_decay) * advantage**2
+            advantage = advantage / (math.sqrt(self._deviation) + 1e-8) if self._deviation > 0 else 0.0
         self._buffer.append(
             {
                 "proposal_id": proposal.proposal_id,
@@ -153,53 +154,99 @@ class ReinforceController(BaseController):
                 "log_prob": float(proposal.data["log_prob"]),
                 "policy_version": proposal.policy_version,
                 "reward": reward,
-                "advantage": reward - baseline,
+                "advantage": advantage,
             }
         )
-        self._baseline = self.baseline_decay * baseline + (1.0 - self.baseline_decay) * reward
-        if len(self._buffer) >= self.update_every:
+        self._baseline = g.baseline_decay * baseline + (1.0 - g.baseline_decay) * reward
+        if g.priority_queue_size:
+            self._push_queue(proposal, reward)
+        if len(self._buffer) >= g.update_every:
             self._update(self._buffer)
             self._buffer = []
             self._policy_version += 1
+
+    def _push_queue(self, proposal: Proposal, reward: float) -> None:
+        """Keeps the ``priority_queue_size`` best distinct sequences, best first (earlier first on ties)."""
+        decisions = list(proposal.decisions)
+        for item in self._queue:
+            if item["decisions"] == decisions:
+                item["reward"] = max(item["reward"], reward)
+                break
+        else:
+            self._queue.append({"reward": reward, "proposal_id": proposal.proposal_id, "decisions": decisions})
+        self._queue.sort(key=lambda i: (-i["reward"], i["proposal_id"]))
+        del self._queue[self.training.priority_queue_size :]
 
     # ----- the update ---------------------------------------------------------------
 
     def _surrogate(self, log_prob, old_log_prob, advantages):
         """Per-sequence objective to maximise, and the importance weights used."""
-        weights = tf.minimum(tf.exp(tf.stop_gradient(log_prob) - old_log_prob), self.max_importance_weight)
+        weights = tf.minimum(tf.exp(tf.stop_gradient(log_prob) - old_log_prob), self.training.max_importance_weight)
         return weights * advantages * log_prob, weights
 
-    def _gradient_step(self, tokens, actions, masks, advantages, old_log_prob):
+    def _gradient_step(self, tokens, actions, masks, advantages, old_log_prob, pg_weight, ml_weight):
         with tf.device(DEVICE):
-            return self._gradient_step_on_device(tokens, actions, masks, advantages, old_log_prob)
+            return self._gradient_step_on_device(tokens, actions, masks, advantages, old_log_prob, pg_weight, ml_weight)
 
-    def _gradient_step_on_device(self, tokens, actions, masks, advantages, old_log_prob):
+    def _gradient_step_on_device(self, tokens, actions, masks, advantages, old_log_prob, pg_weight, ml_weight):
+        """One Adam step. Rows with ``pg_weight`` (1/batch) are the results; rows with ``ml_weight`` the queue."""
         variables = self.policy.trainable_variables
         with tf.GradientTape() as tape:
             log_prob, entropy = self.policy.sequence_log_probs(tokens, actions, masks)
             objective, weights = self._surrogate(log_prob, old_log_prob, advantages)
-            loss = -tf.reduce_mean(objective) - self.entropy_weight * tf.reduce_mean(entropy)
+            loss = -tf.reduce_sum(pg_weight * objective) - self.training.entropy_weight * tf.reduce_sum(
+                pg_weight * entropy
+            )
+            loss -= tf.reduce_sum(ml_weight * log_prob)
         grads = tape.gradient(loss, variables)
-        grads, grad_norm = tf.clip_by_global_norm(grads, self.grad_clip_norm)
+        grads, grad_norm = tf.clip_by_global_norm(grads, self.training.grad_clip_norm)
         self.optimizer.apply_gradients(zip(grads, variables))
         return {
             "loss": loss,
             "grad_norm": grad_norm,
-            "entropy": tf.reduce_mean(entropy),
-            "importance_weight": tf.reduce_mean(weights),
-            "log_ratio": tf.reduce_mean(log_prob - old_log_prob),
+            "entropy": tf.reduce_sum(pg_weight * entropy),
+            "importance_weight": tf.reduce_sum(pg_weight * weights),
+            "log_ratio": tf.reduce_sum(pg_weight * (log_prob - old_log_prob)),
         }
 
     def _batch_tensors(self, buffer: list[dict[str, Any]]):
-        batch = self.policy.batch([item["decisions"] for item in buffer])
+        """The update's rows: the buffered results, then the queue padded to its full size (weight 0)."""
+        g = self.training
         advantages = np.asarray([item["advantage"] for item in buffer], dtype=np.float32)
+        if g.advantage_normalization == "batch":
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        sequences = [item["decisions"] for item in buffer]
+        queue = [item["decisions"] for item in self._queue]
+        pad = g.priority_queue_size - len(queue)
+        sequences += queue + [sequences[0]] * pad
+        zeros = np.zeros(g.priority_queue_size, np.float32)
         old_log_prob = np.asarray([item["log_prob"] for item in buffer], dtype=np.float32)
-        return batch.tokens, batch.actions, batch.masks, advantages, old_log_prob
+        pg_weight = np.full(len(buffer), 1.0 / len(buffer), np.float32)
+        ml_weight = zeros.copy()
+        if queue and g.priority_queue_weight > 0:
+            ml_weight[: len(queue)] = g.priority_queue_weight / len(queue)
+        batch = self.policy.batch(sequences)
+        return (
+            batch.tokens,
+            batch.actions,
+            batch.masks,
+            np.concatenate([advantages, zeros]),
+            np.concatenate([old_log_prob, zeros]),
+            np.concatenate([pg_weight, zeros]),
+            np.concatenate([np.zeros(len(buffer), np.float32), ml_weight]),
+        )
+
+    def _gradient_steps(self) -> int:
+        return self.training.steps_per_update
 
     def _update(self, buffer: list[dict[str, Any]]) -> None:
-        out = self._train_step(*self._batch_tensors(buffer))
+        tensors = self._batch_tensors(buffer)
+        for _ in range(self._gradient_steps()):
+            out = self._train_step(*tensors)
         self._last.update({k: float(v) for k, v in out.items()})
         self._last["staleness"] = float(np.mean([self._policy_version - item["policy_version"] for item in buffer]))
+        if self._queue:
+            self._last["queue_best"] = self._queue[0]["reward"]
 
     # ----- state --------------------------------------------------------------------
 
@@ -218,6 +265,8 @@ class ReinforceController(BaseController):
             "baseline": self._baseline,
             "buffer": [dict(item) for item in self._buffer],
             "last_stats": dict(self._last),
+            "deviation": self._deviation,
+            "priority_queue": [dict(item) for item in self._queue],
         }
 
     def _float_slots(self) -> list:
@@ -225,9 +274,23 @@ class ReinforceController(BaseController):
         return [v for v in self.optimizer.variables if v is not self.optimizer.iterations and "float" in str(v.dtype)]
 
     def _restore_algorithm_state(self, state: dict[str, Any]) -> None:
-        baseline = state.get("baseline")
-        if baseline is not None and not (isinstance(baseline, (int, float)) and math.isfinite(baseline)):
-            raise ControllerStateError(f"baseline {baseline!r} must be a finite number or null")
+        baseline, deviation = state.get("baseline"), state.get("deviation")  # no deviation before it existed
+        for key, value in (("baseline", baseline), ("deviation", deviation)):
+            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)):
+                raise ControllerStateError(f"{key} {value!r} must be a finite number or null")
+        queue = state.get("priority_queue", [])
+        if not isinstance(queue, list) or any(
+            not isinstance(i, dict) or set(i) != {"reward", "proposal_id", "decisions"} for i in queue
+        ):
+            raise ControllerStateError(
+                "priority_queue must be a list of records with keys reward, proposal_id, decisions"
+            )
+        if len(queue) > self.training.priority_queue_size:
+            raise ControllerStateError(
+                f"priority_queue holds {len(queue)} records; priority_queue_size is {self.training.priority_queue_size}"
+            )
+        if queue:
+            self.policy.batch([item["decisions"] for item in queue])  # raises on invalid decisions
         buffer = state.get("buffer")
         if not isinstance(buffer, list) or any(not isinstance(i, dict) or set(i) != set(_BUFFER_KEYS) for i in buffer):
             raise ControllerStateError(f"buffer must be a list of records with keys {', '.join(_BUFFER_KEYS)}")
@@ -245,5 +308,10 @@ class ReinforceController(BaseController):
             var.assign(array)
         self.optimizer.iterations.assign(iterations)
         self._baseline = None if baseline is None else float(baseline)
+        self._deviation = None if deviation is None else float(deviation)
+        self._queue = [
+            {"reward": float(i["reward"]), "proposal_id": int(i["proposal_id"]), "decisions": list(i["decisions"])}
+            for i in queue
+        ]
         self._buffer = [dict(item) for item in buffer]
         self._last = {str(k): float(v) for k, v in dict(state.get("last_stats", {})).items()}

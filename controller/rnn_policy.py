@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from controller.config import PolicyNetworkConfig
 from search_space import DecisionCursor, DecisionEncoding
 
 tfd = tfp.distributions
@@ -100,61 +101,47 @@ class LSTMPolicy(keras.Model):
 
     Args:
       encoding: the decision sequence to sample.
-      lstm_units: units of every LSTM layer (NAS-RL: 35).
-      lstm_layers: number of stacked LSTM layers (NAS-RL: 2).
-      embedding_size: size of the embedding of the previous decision.
-      init_range: every weight starts uniform in ``[-init_range, init_range]``
-        (NAS-RL: 0.08).
+      config: the network (``PolicyNetworkConfig``, its defaults if None: sizes, initial range,
+        logit temperature and tanh constant); validated here.
       seed: seeds the initial weights.
 
     Raises:
-      ValueError: a size that is not positive.
+      ControllerConfigError: a field of ``config`` out of range, naming it.
+      ValueError: an encoding without decision points.
     """
 
-    def __init__(
-        self,
-        encoding: DecisionEncoding,
-        *,
-        lstm_units: int = 35,
-        lstm_layers: int = 2,
-        embedding_size: int = 35,
-        init_range: float = 0.08,
-        seed: int = 0,
-    ):
-        for name, value in (
-            ("lstm_units", lstm_units),
-            ("lstm_layers", lstm_layers),
-            ("embedding_size", embedding_size),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"LSTMPolicy: {name} is {value!r}; must be a positive integer")
-        if not init_range > 0:
-            raise ValueError(f"LSTMPolicy: init_range is {init_range!r}; must be > 0")
+    def __init__(self, encoding: DecisionEncoding, config: PolicyNetworkConfig | None = None, *, seed: int = 0):
+        config = config or PolicyNetworkConfig()
+        config.validate()
         if len(encoding) == 0:
             raise ValueError("LSTMPolicy: the encoding has no decision points; nothing to learn")
         super().__init__(name="lstm_policy")
+        self.network_config = config
         with tf.device(DEVICE):
-            self._build_network(encoding, lstm_units, lstm_layers, embedding_size, init_range, seed)
+            self._build_network(encoding, config, seed)
         self._cursor: DecisionCursor | None = None
         # Explicit graph loops, no autograph: tracing never re-reads this file's source.
         self._sample_graph = tf.function(
             self._sample_loop, input_signature=[tf.TensorSpec((2,), tf.int32)], autograph=False
         )
 
-    def _build_network(self, encoding, lstm_units, lstm_layers, embedding_size, init_range, seed) -> None:
+    def _build_network(self, encoding: DecisionEncoding, config: PolicyNetworkConfig, seed: int) -> None:
         self.encoding = encoding
         num_choices = np.asarray(encoding.num_choices, dtype=np.int32)
         self.num_points = len(num_choices)
         self.max_choices = int(num_choices.max())
-        self.lstm_units = lstm_units
+        self.lstm_units = lstm_units = config.lstm_units
         # Row of (point t, choice c) is offsets[t] + c; row 0 is the start token.
         self._offsets = np.concatenate([[1], 1 + np.cumsum(num_choices)[:-1]]).astype(np.int32)
-        self.embedding = keras.layers.Embedding(1 + int(num_choices.sum()), embedding_size, name="decision_embedding")
+        self.embedding = keras.layers.Embedding(
+            1 + int(num_choices.sum()), config.embedding_size, name="decision_embedding"
+        )
         self.cells = [
-            keras.layers.LSTMCell(lstm_units, unit_forget_bias=False, name=f"lstm_{i}") for i in range(lstm_layers)
+            keras.layers.LSTMCell(lstm_units, unit_forget_bias=False, name=f"lstm_{i}")
+            for i in range(config.lstm_layers)
         ]
         self.embedding.build((None,))
-        width = embedding_size
+        width = config.embedding_size
         for cell in self.cells:
             cell.build((None, width))
             width = lstm_units
@@ -164,7 +151,7 @@ class LSTMPolicy(keras.Model):
         self.head_bias = self.add_weight(
             shape=(self.num_points, self.max_choices), initializer="zeros", name="head_bias"
         )
-        self._initialize(seed, init_range)
+        self._initialize(seed, config.init_range)
         self._offsets_t = tf.constant(self._offsets)
 
     def _initialize(self, seed: int, init_range: float) -> None:
@@ -185,6 +172,10 @@ class LSTMPolicy(keras.Model):
             x, (h, c) = cell(x, [states[2 * i], states[2 * i + 1]])
             new_states += [h, c]
         logits = tf.matmul(x, tf.gather(self.head_kernel, t)) + tf.gather(self.head_bias, t)
+        if self.network_config.temperature != 1.0:
+            logits = logits / self.network_config.temperature
+        if self.network_config.tanh_constant > 0:
+            logits = self.network_config.tanh_constant * tf.tanh(logits)
         return logits, new_states
 
     def sequence_log_probs(self, tokens: tf.Tensor, actions: tf.Tensor, masks: tf.Tensor):

@@ -2,11 +2,13 @@
 
 import pytest
 
-from controller import PPOController
+from controller import ControllerConfigError, PolicyGradientConfig, PPOConfig, PPOController
 
 
 def test_ppo_mean_reward_rises_on_a_toy_reward(encoding, target_reward, learning_curve):
-    c = PPOController(encoding, seed=0, learning_rate=0.01, update_every=4, epochs=2)
+    c = PPOController(
+        encoding, seed=0, training=PolicyGradientConfig(learning_rate=0.01, update_every=4), ppo=PPOConfig(epochs=2)
+    )
     rewards = learning_curve(c, target_reward, 320)
     first, last = rewards[:60].mean(), rewards[-60:].mean()
     assert c.policy_version == 80
@@ -14,7 +16,12 @@ def test_ppo_mean_reward_rises_on_a_toy_reward(encoding, target_reward, learning
 
 
 def test_stale_results_are_clipped_against_the_policy_that_sampled_them(encoding, target_reward):
-    c = PPOController(encoding, seed=1, learning_rate=0.05, update_every=2, epochs=3, clip_ratio=0.1)
+    c = PPOController(
+        encoding,
+        seed=1,
+        training=PolicyGradientConfig(learning_rate=0.05, update_every=2),
+        ppo=PPOConfig(epochs=3, clip_ratio=0.1),
+    )
     old = [c.propose() for _ in range(4)]
     for p in old[:2]:
         c.feedback(p, target_reward(p.decisions))
@@ -26,5 +33,5 @@ def test_stale_results_are_clipped_against_the_policy_that_sampled_them(encoding
 
 
 def test_ppo_refuses_a_bad_clip(encoding):
-    with pytest.raises(ValueError, match=r"clip_ratio is 1.5; must be in \(0, 1\)"):
-        PPOController(encoding, seed=0, clip_ratio=1.5)
+    with pytest.raises(ControllerConfigError, match=r"controller.ppo.clip_ratio is 1.5; must be in \(0, 1\)"):
+        PPOController(encoding, seed=0, ppo=PPOConfig(clip_ratio=1.5))

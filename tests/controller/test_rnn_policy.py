@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from controller import ControllerConfigError, PolicyNetworkConfig
 from controller.rnn_policy import LSTMPolicy, decode_array, encode_array
 from search_space import ArchitectureError
 
@@ -10,7 +11,7 @@ from search_space import ArchitectureError
 @pytest.fixture(scope="module")
 def peaky(encoding):
     """Large random weights: sharp distributions that would pick masked choices if masking leaked."""
-    return LSTMPolicy(encoding, lstm_units=16, embedding_size=8, init_range=3.0, seed=1)
+    return LSTMPolicy(encoding, PolicyNetworkConfig(lstm_units=16, embedding_size=8, init_range=3.0), seed=1)
 
 
 def test_samples_are_valid_and_scored(encoding, peaky):
@@ -72,8 +73,8 @@ def test_weights_round_trip_exactly(encoding):
 
 
 def test_weights_of_another_shape_are_refused_before_any_is_assigned(encoding):
-    a = LSTMPolicy(encoding, lstm_units=8, seed=0)
-    b = LSTMPolicy(encoding, lstm_units=9, seed=0)
+    a = LSTMPolicy(encoding, PolicyNetworkConfig(lstm_units=8), seed=0)
+    b = LSTMPolicy(encoding, PolicyNetworkConfig(lstm_units=9), seed=0)
     before = [v.numpy().copy() for v in b.trainable_variables]
     with pytest.raises(ValueError, match=r"policy weight \d+ .*shape \[.*\] does not match"):
         b.set_weights_state(a.get_weights_state())
@@ -92,5 +93,5 @@ def test_array_encoding_is_exact_for_scalars_and_tensors():
 @pytest.mark.parametrize("kwargs", [{"lstm_units": 0}, {"lstm_layers": 0}, {"embedding_size": -1}, {"init_range": 0.0}])
 def test_bad_sizes_are_refused(encoding, kwargs):
     name = next(iter(kwargs))
-    with pytest.raises(ValueError, match=f"LSTMPolicy: {name} is"):
-        LSTMPolicy(encoding, **kwargs)
+    with pytest.raises(ControllerConfigError, match=f"controller.policy.{name} is"):
+        LSTMPolicy(encoding, PolicyNetworkConfig(**kwargs))
