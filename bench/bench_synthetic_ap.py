@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import datetime
 import json
 import os
 import shutil
@@ -32,7 +31,10 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-RESULTS = os.path.join(ROOT, "bench", "results", "synthetic_ap.json")
+
+from bench import results_io  # noqa: E402
+
+RESULTS = results_io.path("synthetic_ap")
 EXPERIMENT = "synthetic_smoke"
 NEAR_ZERO = 0.05  # AP below this: the architecture learned (almost) nothing
 
@@ -77,10 +79,6 @@ def _train(name: str, arch: dict, seed: int, scratch: str, core: int) -> dict:
     return {**out, "AP": metrics["AP"], "AP50": metrics["AP50"], "images_per_s": metrics.get("images_per_s")}
 
 
-def _git(*args: str) -> str:
-    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the preset trainings")
@@ -90,8 +88,7 @@ def main() -> int:
     parser.add_argument("--output", default=RESULTS)
     args = parser.parse_args()
 
-    load_start = os.getloadavg()
-    started = time.time()
+    run = results_io.start()
     archs = _architectures(args.random, args.arch_seed)
     runs = [(n, s) for n in ("spinenet49", "resnet_like") for s in args.seeds]
     runs += [(n, 0) for n in archs if n.startswith("random_")]
@@ -128,23 +125,9 @@ def main() -> int:
         "near_zero": sum(1 for a in random_aps if a < NEAR_ZERO),
         "near_zero_below": NEAR_ZERO,
     }
-    result = {
-        "command": ["python", *sys.argv],
-        "commit": _git("rev-parse", "HEAD"),
-        "uncommitted_changes": _git("status", "--porcelain", "--untracked-files=no").splitlines(),
-        "cpu_count": os.cpu_count(),
-        "load_average_start": list(load_start),
-        "load_average_end": list(os.getloadavg()),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "wall_s": round(time.time() - started, 1),
-        "experiment": EXPERIMENT,
-        "arch_seed": args.arch_seed,
-        "trials": trials,
-        "summary": summary,
-    }
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w") as f:
-        json.dump(result, f, indent=1)
+    figures = {"experiment": EXPERIMENT, "seeds": args.seeds, "arch_seed": args.arch_seed, "trials": trials,
+               "summary": summary}  # fmt: skip
+    results_io.write(args.output, run, figures)
     print(json.dumps(summary, indent=1))
     print(f"wrote {args.output}")
     return 0 if all("AP" in t for t in trials) else 1
