@@ -66,6 +66,18 @@ def _version(package: str) -> str | None:
         return None
 
 
+def cpu_model() -> str | None:
+    """The processor's model name (Linux), which with the TensorFlow version decides which kernels run."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def header(run: Run) -> dict[str, Any]:
     """The common fields, as of now (the end of the measurement)."""
     return {
@@ -73,6 +85,7 @@ def header(run: Run) -> dict[str, Any]:
         "commit": _git("rev-parse", "HEAD"),
         "uncommitted_changes": _git("status", "--porcelain", "--untracked-files=no").splitlines(),
         "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model(),
         "load_average_start": [round(x, 2) for x in run.load_average_start],
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
