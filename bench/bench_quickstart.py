@@ -14,7 +14,9 @@ machine changes nothing and on a shared one hands the trials' CPU to every other
 runs the searches with ``RAY_worker_niceness=0`` (workers as nice as the command), so that on a shared
 machine the searches compete on equal terms, and records the load while they run.
 
-A search takes about 10 minutes on 2 idle cores. The script is resumable: a seed whose workdir holds a
+A search takes about 10 minutes on 2 idle cores. ``--parallel N`` runs N searches at once (each then
+shares the cores with the others: their wall times say so, with ``searches_at_once`` in the result);
+their rewards do not depend on it beyond the order in which two trials in flight finish. The script is resumable: a seed whose workdir holds a
 finished search and its timing record is not run again; a seed whose search was cut short is started
 again from scratch (its wall time would otherwise be a sum of pieces). ``--summarize`` only reads the
 workdirs.
@@ -27,6 +29,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import shutil
@@ -71,7 +74,7 @@ def _finished(workdir: str) -> bool:
     return record.get("returncode") == 0
 
 
-def run_search(seed: int, workdir: str) -> dict[str, Any]:
+def run_search(seed: int, workdir: str, at_once: int = 1) -> dict[str, Any]:
     """Runs one quick-start search from scratch; its wall time and the load while it ran."""
     if os.path.exists(workdir):
         print(f"seed {seed}: {workdir} holds an unfinished search; starting it again from scratch", flush=True)
@@ -102,6 +105,7 @@ def run_search(seed: int, workdir: str) -> dict[str, Any]:
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "load_1min_samples": [round(x, 2) for x in samples],
         "niceness": os.nice(0),
+        "searches_at_once": at_once,
         "ray_worker_niceness": 0,
         "stderr_tail": r.stderr.strip().splitlines()[-5:],
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -154,6 +158,7 @@ def summarize_search(seed: int, workdir: str) -> dict[str, Any]:
         "load_average_end": run["load_average_end"],
         "load_1min_mean_during": round(float(np.mean(samples)), 2),
         "load_1min_max_during": round(float(np.max(samples)), 2),
+        "searches_at_once": run.get("searches_at_once", 1),
         "per_trial": per_trial,
     }
 
@@ -188,6 +193,7 @@ def summarize(searches: list[dict[str, Any]]) -> dict[str, Any]:
         "wall_s_min": round(float(walls.min()), 1),
         "wall_s_max": round(float(walls.max()), 1),
         "load_1min_mean_during": [s["load_1min_mean_during"] for s in searches],
+        "searches_at_once": [s["searches_at_once"] for s in searches],
         "trial_s": spread("trial_s"),
         "train_s": spread("train_s"),
         "eval_s": spread("eval_s"),
@@ -202,22 +208,30 @@ def main() -> int:
     parser.add_argument("--root", default=os.path.join(ROOT, "workdirs", "bench_quickstart"),
                         help="the searches' workdirs are ROOT/seedS (kept: a rerun skips finished seeds)")  # fmt: skip
     parser.add_argument("--summarize", action="store_true", help="only read the finished workdirs; run nothing")
+    parser.add_argument("--parallel", type=int, default=1, help="searches at once (default 1: the quick start alone)")
     parser.add_argument("--output", default=results_io.path("quickstart"))
     args = parser.parse_args()
 
     run = results_io.start()
+    workdirs = {seed: os.path.join(args.root, f"seed{seed}") for seed in args.seeds}
+    todo = [seed for seed in args.seeds if not _finished(workdirs[seed])]
+    if todo and not args.summarize:
+        at_once = max(1, min(args.parallel, len(todo)))
+
+        def one(seed: int) -> dict[str, Any]:
+            print(f"seed {seed}: running {' '.join(user_command(seed, workdirs[seed]))}", flush=True)
+            return run_search(seed, workdirs[seed], at_once)
+
+        with concurrent.futures.ThreadPoolExecutor(at_once) as pool:
+            for seed, record in zip(todo, pool.map(one, todo)):
+                if record["returncode"] != 0:
+                    print(f"seed {seed}: exit {record['returncode']}: {record['stderr_tail']}", flush=True)
     searches = []
     for seed in args.seeds:
-        workdir = os.path.join(args.root, f"seed{seed}")
+        workdir = workdirs[seed]
         if not _finished(workdir):
-            if args.summarize:
-                print(f"seed {seed}: no finished search in {workdir}; skipped", flush=True)
-                continue
-            print(f"seed {seed}: running {' '.join(user_command(seed, workdir))}", flush=True)
-            record = run_search(seed, workdir)
-            if record["returncode"] != 0:
-                print(f"seed {seed}: exit {record['returncode']}: {record['stderr_tail']}", flush=True)
-                return 1
+            print(f"seed {seed}: no finished search in {workdir}; left out", flush=True)
+            continue
         s = summarize_search(seed, workdir)
         searches.append(s)
         print(
