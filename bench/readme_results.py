@@ -45,7 +45,13 @@ def _command(result: dict[str, Any]) -> str:
 
 def _when(result: dict[str, Any], load: bool = True) -> str:
     """Commit, date, cores and (``load``) the load average at the start and the end and the wall time."""
-    dirty = " (with uncommitted changes)" if result.get("uncommitted_changes") else ""
+    # Uncommitted changes that cannot change a measurement (the README, tests, stored results) are not counted.
+    changed = [
+        c
+        for c in result.get("uncommitted_changes", [])
+        if not c.split(None, 1)[-1].startswith(("README.md", "tests/", "bench/results/"))
+    ]
+    dirty = " (with uncommitted changes)" if changed else ""
     text = f"commit {result['commit'][:10]}{dirty}, {result['date'][:10]}, {result['cpu_count']} cores"
     if not load:  # the result says its own load (a resumable bench whose last run may have measured little)
         return text
