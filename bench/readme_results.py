@@ -122,13 +122,25 @@ def render_synthetic_ap(result: dict[str, Any]) -> str:
     return text + f" Measured by {_provenance(result)}.\n"
 
 
+def _at_once(s: dict[str, Any]) -> str:
+    """How many searches ran at once, per seed."""
+    at_once = s.get("searches_at_once") or [1] * len(s["seeds"])
+    shared = [seed for seed, k in zip(s["seeds"], at_once) if k > 1]
+    if not shared:
+        return "one search at a time"
+    return (
+        f"seeds {_seeds(shared)} run {max(at_once)} searches at a time (sharing the cores, so each slower), "
+        f"the others alone"
+    )
+
+
 def render_quickstart(result: dict[str, Any]) -> str:
     """The quick start's wall time and trial times, over seeds (bench_quickstart.py)."""
     s = result["summary"]
     n = len(s["seeds"])
     return (
         f"Measured over {n} searches of that command (`search.seed` {_seeds(s['seeds'])}) on a "
-        f"{result['cpu_count']}-core machine without a GPU, one search at a time: a search took "
+        f"{result['cpu_count']}-core machine without a GPU, {_at_once(s)}: a search took "
         f"{s['wall_s_median'] / 60:.1f} minutes (median; {s['wall_s_min'] / 60:.1f}-{s['wall_s_max'] / 60:.1f}), "
         f"a trial {s['trial_s']['median']:.0f} s (median of {s['trials_timed']} trials; 10th-90th percentile "
         f"{s['trial_s']['p10']:.0f}-{s['trial_s']['p90']:.0f} s): training {s['train_s']['median']:.0f} s at "
@@ -304,7 +316,7 @@ def _quickstart_row(r: dict[str, Any]) -> str:
 
     what = (
         f"the quick-start search, `synthetic_smoke`, {max(s['trials_per_search'])} trials, two at a time "
-        f"({r['cpu_count']} cores, no GPU), {n} seeds, through `{_command(r)}`"
+        f"({r['cpu_count']} cores, no GPU), {n} seeds ({_at_once(s)}), through `{_command(r)}`"
     )
     figures = (
         f"a search {s['wall_s_median'] / 60:.1f} min (median; {s['wall_s_min'] / 60:.1f}-{s['wall_s_max'] / 60:.1f}; "
