@@ -342,9 +342,28 @@ BENCHMARK_ROWS: dict[str, Callable[[dict[str, Any]], str]] = {
 }
 
 
-def render_benchmarks(*results: dict[str, Any]) -> str:
-    """The Benchmarks table: one row per stored result, each with its command, commit, date and load."""
-    rows = [BENCHMARK_ROWS[name](r) for name, r in zip(BENCHMARK_ROWS, results)]
+# The command that stores each row's result, for a row whose result is not stored yet.
+BENCHMARK_COMMANDS = {
+    "model": "python bench/bench_model.py --parity=20",
+    "training": "python bench/bench_training.py",
+    "input_pipeline": "python bench/bench_input_pipeline.py --cores=1 --rounds=5 --batches=16",
+    "search_loop": "python bench/bench_search_loop.py --trials 100",
+    "trial_startup": "python bench/bench_trial_startup.py --steps 100 --rounds 3",
+    "short_search": "python bench/bench_short_search.py",
+    "quickstart": "python bench/bench_quickstart.py",
+}
+
+
+def render_benchmarks(*results: dict[str, Any] | None) -> str:
+    """The Benchmarks table: one row per stored result, each with its command, commit, date and load.
+
+    A result not stored yet (None) is one row that says so, with the command that measures it: no figure.
+    """
+    rows = [
+        BENCHMARK_ROWS[name](r) if r is not None
+        else f"| `bench/bench_{name}.py` | `{BENCHMARK_COMMANDS[name]}` | no stored result yet: run the command |"
+        for name, r in zip(BENCHMARK_ROWS, results)
+    ]  # fmt: skip
     return "| what | command | result |\n| --- | --- | --- |\n" + "\n".join(rows) + "\n"
 
 
@@ -358,6 +377,8 @@ RENDERERS: dict[str, Callable[..., str]] = {
     "model_parity": render_model_parity,
     "benchmarks": render_benchmarks,
 }
+# Results a section renders without (its renderer gets None): the Benchmarks table says which are missing.
+OPTIONAL: dict[str, frozenset[str]] = {"benchmarks": frozenset(BENCHMARK_ROWS)}
 SOURCES: dict[str, tuple[str, ...]] = {
     "quickstart_rewards": ("quickstart",),
     "model_parity": ("model",),
@@ -375,6 +396,15 @@ def begin(name: str) -> str:
     return BEGIN.format(name=name, files=", ".join(f"bench/results/{s}.json" for s in sources(name)))
 
 
+def _exists(name: str) -> bool:
+    return os.path.exists(os.path.join(RESULTS, f"{name}.json"))
+
+
+def _inputs(name: str) -> list[dict[str, Any] | None]:
+    """The stored results a section's renderer is called with (None: an optional one not stored)."""
+    return [_load(s) if _exists(s) else None for s in sources(name)]
+
+
 def sections(text: str) -> dict[str, str]:
     """The marked sections of a README: name -> body."""
     return {m.group(1): m.group(2) for m in _MARKER.finditer(text)}
@@ -390,14 +420,14 @@ def problems(text: str) -> list[str]:
     out = []
     found = sections(text)
     for name in sorted(set(found) | set(RENDERERS)):
-        missing = [s for s in sources(name) if not os.path.exists(os.path.join(RESULTS, f"{s}.json"))]
+        missing = [s for s in sources(name) if not _exists(s) and s not in OPTIONAL.get(name, ())]
         if name not in RENDERERS:
             out.append(f"README section results:{name} has no renderer in bench/readme_results.py")
         elif name not in found:
             out.append(f"README.md has no section results:{name} (markers {begin(name)} ... {END.format(name=name)})")
         elif missing:
             out.append(f"README section results:{name} has no stored result bench/results/{missing[0]}.json")
-        elif found[name] != RENDERERS[name](*(_load(s) for s in sources(name))):
+        elif found[name] != RENDERERS[name](*_inputs(name)):
             out.append(f"README section results:{name} differs from its stored results; run {__file__}")
     rendered = {s for name in RENDERERS for s in sources(name)}
     for name in stored():
@@ -411,9 +441,9 @@ def render(text: str) -> str:
 
     def replace(m: re.Match) -> str:
         name = m.group(1)
-        if name not in RENDERERS or not all(os.path.exists(os.path.join(RESULTS, f"{s}.json")) for s in sources(name)):
+        if name not in RENDERERS or not all(_exists(s) or s in OPTIONAL.get(name, ()) for s in sources(name)):
             return m.group(0)  # reported by problems()
-        return begin(name) + "\n" + RENDERERS[name](*(_load(s) for s in sources(name))) + END.format(name=name)
+        return begin(name) + "\n" + RENDERERS[name](*_inputs(name)) + END.format(name=name)
 
     return _MARKER.sub(replace, text)
 
