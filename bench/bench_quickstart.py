@@ -16,10 +16,13 @@ machine the searches compete on equal terms, and records the load while they run
 
 A search takes about 10 minutes on 2 idle cores. ``--parallel N`` runs N searches at once (each then
 shares the cores with the others: their wall times say so, with ``searches_at_once`` in the result);
-their rewards do not depend on it beyond the order in which two trials in flight finish. The script is resumable: a seed whose workdir holds a
-finished search and its timing record is not run again; a seed whose search was cut short is started
-again from scratch (its wall time would otherwise be a sum of pieces). ``--summarize`` only reads the
-workdirs.
+their rewards do not depend on it beyond the order in which two trials in flight finish.
+
+The script is resumable: a seed whose workdir holds a finished search and its timing record is not run
+again; a seed whose search was cut short is continued by the same command, as the quick start says, and
+its wall time (a sum of pieces) is then left out of the wall-time figures (``resumed``), while its
+trials count as any others. ``--fresh`` starts such a search again from scratch instead.
+``--summarize`` only reads the workdirs.
 
 Usage::
 
@@ -74,11 +77,15 @@ def _finished(workdir: str) -> bool:
     return record.get("returncode") == 0
 
 
-def run_search(seed: int, workdir: str, at_once: int = 1) -> dict[str, Any]:
-    """Runs one quick-start search from scratch; its wall time and the load while it ran."""
-    if os.path.exists(workdir):
+def run_search(seed: int, workdir: str, at_once: int = 1, fresh: bool = False) -> dict[str, Any]:
+    """Runs (or continues) one quick-start search; its wall time and the load while it ran."""
+    resumed = os.path.exists(os.path.join(workdir, "trials.jsonl"))
+    if resumed and fresh:
         print(f"seed {seed}: {workdir} holds an unfinished search; starting it again from scratch", flush=True)
         shutil.rmtree(workdir)
+        resumed = False
+    elif resumed:
+        print(f"seed {seed}: continuing the unfinished search in {workdir}", flush=True)
     os.makedirs(os.path.dirname(workdir), exist_ok=True)
     argv = [sys.executable, "-m", "nas.cli", *user_command(seed, workdir)[1:], "--quiet"]
     samples: list[float] = []
@@ -106,6 +113,7 @@ def run_search(seed: int, workdir: str, at_once: int = 1) -> dict[str, Any]:
         "load_1min_samples": [round(x, 2) for x in samples],
         "niceness": os.nice(0),
         "searches_at_once": at_once,
+        "resumed": resumed,
         "ray_worker_niceness": 0,
         "stderr_tail": r.stderr.strip().splitlines()[-5:],
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -159,6 +167,7 @@ def summarize_search(seed: int, workdir: str) -> dict[str, Any]:
         "load_1min_mean_during": round(float(np.mean(samples)), 2),
         "load_1min_max_during": round(float(np.max(samples)), 2),
         "searches_at_once": run.get("searches_at_once", 1),
+        "resumed": run.get("resumed", False),
         "per_trial": per_trial,
     }
 
@@ -177,7 +186,8 @@ def summarize(searches: list[dict[str, Any]]) -> dict[str, Any]:
             "p90": round(float(np.percentile(values, 90)), 2),
         }
 
-    walls = np.array([s["wall_s"] for s in searches])
+    # A continued search's wall time is a sum of pieces: only searches run in one go are timed.
+    walls = np.array([s["wall_s"] for s in searches if not s["resumed"]] or [float("nan")])
     return {
         "seeds": [s["seed"] for s in searches],
         "mean_reward_by_thirds": [round(float(x), 3) for x in by_thirds.mean(axis=0)],
@@ -189,6 +199,7 @@ def summarize(searches: list[dict[str, Any]]) -> dict[str, Any]:
         "distinct_architectures": [s["distinct_architectures"] for s in searches],
         "trials_per_search": [s["trials"] for s in searches],
         "failed_trials": sum(s["failed"] for s in searches),
+        "wall_s_timed": len([s for s in searches if not s["resumed"]]),
         "wall_s_median": round(float(np.median(walls)), 1),
         "wall_s_min": round(float(walls.min()), 1),
         "wall_s_max": round(float(walls.max()), 1),
@@ -209,6 +220,7 @@ def main() -> int:
                         help="the searches' workdirs are ROOT/seedS (kept: a rerun skips finished seeds)")  # fmt: skip
     parser.add_argument("--summarize", action="store_true", help="only read the finished workdirs; run nothing")
     parser.add_argument("--parallel", type=int, default=1, help="searches at once (default 1: the quick start alone)")
+    parser.add_argument("--fresh", action="store_true", help="start unfinished searches again instead of continuing")
     parser.add_argument("--output", default=results_io.path("quickstart"))
     args = parser.parse_args()
 
@@ -220,7 +232,7 @@ def main() -> int:
 
         def one(seed: int) -> dict[str, Any]:
             print(f"seed {seed}: running {' '.join(user_command(seed, workdirs[seed]))}", flush=True)
-            return run_search(seed, workdirs[seed], at_once)
+            return run_search(seed, workdirs[seed], at_once, args.fresh)
 
         with concurrent.futures.ThreadPoolExecutor(at_once) as pool:
             for seed, record in zip(todo, pool.map(one, todo)):

@@ -134,6 +134,15 @@ def _at_once(s: dict[str, Any]) -> str:
     )
 
 
+def _search_time(s: dict[str, Any]) -> str:
+    """A search's wall time: the median and range of the searches run in one go (not continued)."""
+    timed = s.get("wall_s_timed", len(s["seeds"]))
+    if not timed:
+        return "(no search ran in one go: no wall time)"
+    span = f"; {s['wall_s_min'] / 60:.1f}-{s['wall_s_max'] / 60:.1f}" if timed > 1 else ""
+    return f"{s['wall_s_median'] / 60:.1f} minutes (median of the {timed} searches run in one go{span})"
+
+
 def render_quickstart(result: dict[str, Any]) -> str:
     """The quick start's wall time and trial times, over seeds (bench_quickstart.py)."""
     s = result["summary"]
@@ -141,7 +150,7 @@ def render_quickstart(result: dict[str, Any]) -> str:
     return (
         f"Measured over {n} searches of that command (`search.seed` {_seeds(s['seeds'])}) on a "
         f"{result['cpu_count']}-core machine without a GPU, {_at_once(s)}: a search took "
-        f"{s['wall_s_median'] / 60:.1f} minutes (median; {s['wall_s_min'] / 60:.1f}-{s['wall_s_max'] / 60:.1f}), "
+        f"{_search_time(s)}, "
         f"a trial {s['trial_s']['median']:.0f} s (median of {s['trials_timed']} trials; 10th-90th percentile "
         f"{s['trial_s']['p10']:.0f}-{s['trial_s']['p90']:.0f} s): training {s['train_s']['median']:.0f} s at "
         f"{s['images_per_s']['median']:.0f} images/s, evaluation {s['eval_s']['median']:.1f} s. The machine was "
@@ -319,8 +328,8 @@ def _quickstart_row(r: dict[str, Any]) -> str:
         f"({r['cpu_count']} cores, no GPU), {n} seeds ({_at_once(s)}), through `{_command(r)}`"
     )
     figures = (
-        f"a search {s['wall_s_median'] / 60:.1f} min (median; {s['wall_s_min'] / 60:.1f}-{s['wall_s_max'] / 60:.1f}; "
-        f"1-minute load average while each ran {_fmt(s['load_1min_mean_during'], 1)}); a trial "
+        f"a search {_search_time(s)}; 1-minute load average while each ran "
+        f"{_fmt(s['load_1min_mean_during'], 1)}; a trial "
         f"{s['trial_s']['median']:.0f} s (train {s['train_s']['median']:.0f} s at {s['images_per_s']['median']:.0f} "
         f"images/s, eval {s['eval_s']['median']:.1f} s; medians); mean reward by thirds "
         f"{_fmt(s['mean_reward_by_thirds'])}, share above AP {s['ap_above']} {_fmt(s['share_above_ap_by_thirds'])}; "
