@@ -323,7 +323,7 @@ def main() -> int:
         print(json.dumps(_measure(args)))
         return 0
 
-    run = results_io.start()
+    started = results_io.start()
     print(
         f"proxy RetinaNet, SpineNet-49 topology, model id {args.model_id}, {args.input_size}x{args.input_size}, "
         f"batch {args.batch_size}, {args.num_classes} classes; {os.cpu_count()} CPUs; "
@@ -380,7 +380,7 @@ def main() -> int:
         figures = {"settings": settings, "seeds": [args.seed] if args.parity else [], "results": results,
                    "reference": REFERENCE_PACKAGE if "reference" in results else None,
                    "reference_note": reference_note, "parity": parity}  # fmt: skip
-        print(f"wrote {results_io.write(args.output, run, figures)}")
+        print(f"wrote {results_io.write(args.output, started, figures)}")
     if "reference" not in results:
         return 1 if not args.skip_reference else 0
     return 1 if parity and parity["mismatches"] else 0
