@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import datetime
 import json
 import os
 import shutil
@@ -151,7 +152,10 @@ def summarize_search(seed: int, workdir: str) -> dict[str, Any]:
         for t in done
     ]
     samples = run.get("load_1min_samples") or [run["load_average_end"][0]]
+    ended = datetime.datetime.strptime(run["date"], "%Y-%m-%dT%H:%M:%S%z").timestamp()
     return {
+        "started_at": round(ended - run["wall_s"], 1),
+        "ended_at": ended,
         "seed": seed,
         "command": " ".join(user_command(seed)),
         "trials": len(trials),
@@ -170,6 +174,24 @@ def summarize_search(seed: int, workdir: str) -> dict[str, Any]:
         "resumed": run.get("resumed", False),
         "per_trial": per_trial,
     }
+
+
+def overlaps(searches: list[dict[str, Any]]) -> list[float]:
+    """Per search, the seconds during which another of these searches ran too."""
+    out = []
+    for s in searches:
+        spans = sorted(
+            (max(s["started_at"], o["started_at"]), min(s["ended_at"], o["ended_at"]))
+            for o in searches
+            if o is not s and o["started_at"] < s["ended_at"] and s["started_at"] < o["ended_at"]
+        )
+        covered, end = 0.0, float("-inf")
+        for a, b in spans:  # the union of the overlapping spans
+            a = max(a, end)
+            if b > a:
+                covered, end = covered + b - a, b
+        out.append(round(covered, 1))
+    return out
 
 
 def summarize(searches: list[dict[str, Any]]) -> dict[str, Any]:
@@ -199,12 +221,14 @@ def summarize(searches: list[dict[str, Any]]) -> dict[str, Any]:
         "distinct_architectures": [s["distinct_architectures"] for s in searches],
         "trials_per_search": [s["trials"] for s in searches],
         "failed_trials": sum(s["failed"] for s in searches),
+        "wall_s": [s["wall_s"] for s in searches],
         "wall_s_timed": len([s for s in searches if not s["resumed"]]),
         "wall_s_median": round(float(np.median(walls)), 1),
         "wall_s_min": round(float(walls.min()), 1),
         "wall_s_max": round(float(walls.max()), 1),
         "load_1min_mean_during": [s["load_1min_mean_during"] for s in searches],
         "searches_at_once": [s["searches_at_once"] for s in searches],
+        "shared_with_another_search_s": overlaps(searches),
         "trial_s": spread("trial_s"),
         "train_s": spread("train_s"),
         "eval_s": spread("eval_s"),

@@ -123,15 +123,16 @@ def render_synthetic_ap(result: dict[str, Any]) -> str:
 
 
 def _at_once(s: dict[str, Any]) -> str:
-    """How many searches ran at once, per seed."""
-    at_once = s.get("searches_at_once") or [1] * len(s["seeds"])
-    shared = [seed for seed, k in zip(s["seeds"], at_once) if k > 1]
-    if not shared:
+    """How long each search shared the machine with another of these searches."""
+    shared = s.get("shared_with_another_search_s") or [0.0] * len(s["seeds"])
+    if not any(shared):
         return "one search at a time"
-    return (
-        f"seeds {_seeds(shared)} run {max(at_once)} searches at a time (sharing the cores, so each slower), "
-        f"the others alone"
-    )
+    walls = s.get("wall_s") or []
+    parts = [
+        f"seed {seed} {sec / 60:.0f} of its {wall / 60:.0f} minutes" if walls else f"seed {seed} {sec / 60:.0f} minutes"
+        for seed, sec, wall in zip(s["seeds"], shared, walls or shared)
+    ]
+    return "searches overlapping (sharing the cores, so each slower): " + ", ".join(parts)
 
 
 def _search_time(s: dict[str, Any]) -> str:
@@ -155,8 +156,9 @@ def render_quickstart(result: dict[str, Any]) -> str:
         f"{s['trial_s']['p10']:.0f}-{s['trial_s']['p90']:.0f} s): training {s['train_s']['median']:.0f} s at "
         f"{s['images_per_s']['median']:.0f} images/s, evaluation {s['eval_s']['median']:.1f} s. The machine was "
         f"shared: its 1-minute load average, sampled while each search ran, averaged "
-        f"{_fmt(s['load_1min_mean_during'], 1)} (the search alone makes about 2). By "
-        f"`{_command(result)}` at {_when(result, load=False)}.\n"
+        f"{_fmt(s['load_1min_mean_during'], 1)} (the search alone makes about 2). Summarized by "
+        f"`{_command(result)}` at {_when(result, load=False)}; `python bench/bench_quickstart.py` runs the seeds "
+        "not done yet and continues one cut short.\n"
     )
 
 
