@@ -238,7 +238,7 @@ def _parity(args) -> dict:
     mismatches, first = [], None
     for arch, size, head in cases:
         params, flops = reference(arch, size, head)
-        first = first or {"params": params, "multiply_adds": flops, "input_size": size}
+        first = first or {"params": params, "float_ops": flops, "input_size": size}
         if head:
             cost = model_cost(arch, input_size=size, num_classes=90, head_num_convs=4, head_num_filters=256)
             ours = (cost.params, cost.flops)
