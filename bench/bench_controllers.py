@@ -43,8 +43,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import importlib.metadata
 import json
 import os
+import platform
 import random
 import subprocess
 import sys
@@ -58,6 +60,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from bench import results_io  # noqa: E402
 from search_space import Architecture, DecisionEncoding, SearchSpace, spinenet49  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "bench", "results")
@@ -476,6 +479,10 @@ def main(argv=None) -> int:
         "commit": commit,
         "uncommitted_changes": changes,
         "cpu_count": os.cpu_count(),
+        "cpu_model": results_io.cpu_model(),
+        "python": platform.python_version(),
+        "tensorflow": importlib.metadata.version("tensorflow"),
+        "platform": platform.platform(),
         "load_average_start": list(load_start),
         "load_average_end": list(os.getloadavg()),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

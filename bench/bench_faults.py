@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
-import datetime
 import json
 import os
 import random
@@ -54,7 +53,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOY = "tests.nas.toy_evaluators"
 HERE = "bench.bench_faults"  # this module, as Ray workers import it (namespace package under ROOT)
 EXPERIMENT = "spinenet49_coco_proxy"
-RESULTS = os.path.join(ROOT, "bench", "results", "faults.json")
+RESULTS = os.path.join(ROOT, "bench", "results", "faults.json")  # results_io.path("faults"), without importing it
 # The REINFORCE controller learns every 3 results, so the order of results shapes the history;
 # snapshots every 4 results, so a workdir holds several and the newest can be damaged alone.
 SERIAL = (
@@ -1075,11 +1074,6 @@ def table(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
-def git(*args: str) -> str:
-    r = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-    return r.stdout.strip()
-
-
 def references_agree(bench: Bench) -> bool | None:
     """Whether the serial search gave one history on Ray and in the driver's process (None: not both run)."""
     refs = [v for k, v in bench._cache.items() if k.startswith("reference-serial-")]
@@ -1101,7 +1095,11 @@ def main() -> int:
     full_run = names == list(CASES) and not args.quick and args.repeats == 1 and args.seed == 0
     output = args.output or (RESULTS if full_run else None)
 
-    started, load_start = time.time(), os.getloadavg()
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    from bench import results_io
+
+    run = results_io.start()
     bench = Bench(args)
     rows = []
     try:
@@ -1117,20 +1115,13 @@ def main() -> int:
             print(f"{name}: {row.wall_s} s", file=sys.stderr, flush=True)
     finally:
         bench.close()
-    wall = time.time() - started
+    wall = time.time() - run.started
     print(table(rows))
-    print(f"\n{len(rows)} cases in {wall:.0f} s on {os.cpu_count()} CPUs; load average {load_start[0]:.2f} at start, "
-          f"{os.getloadavg()[0]:.2f} at end")  # fmt: skip
+    print(f"\n{len(rows)} cases in {wall:.0f} s on {os.cpu_count()} CPUs; load average "
+          f"{run.load_average_start[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end")  # fmt: skip
     if output:
         result = {
-            "command": [sys.executable, *sys.argv],
-            "commit": git("rev-parse", "HEAD"),
-            "uncommitted_changes": git("status", "--porcelain", "--untracked-files=no").splitlines(),
-            "cpu_count": os.cpu_count(),
-            "load_average_start": load_start,
-            "load_average_end": os.getloadavg(),
-            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "wall_s": round(wall, 1),
+            "seeds": [args.seed],
             "sizes": {
                 "serial_trials": bench.trials,
                 "kills": bench.kills,
@@ -1142,11 +1133,7 @@ def main() -> int:
             "serial_references_agree_on_ray_and_local": references_agree(bench),
             "rows": [dataclasses.asdict(r) for r in rows],
         }
-        os.makedirs(os.path.dirname(output), exist_ok=True)
-        with open(output, "w") as f:
-            json.dump(result, f, indent=1, default=str)
-            f.write("\n")
-        print(f"wrote {output}")
+        print(f"wrote {results_io.write(output, run, result)}")
     else:
         print("(results not written: not a full default run; --output=PATH writes them)")
     return 0

@@ -11,6 +11,9 @@ The process is pinned to ``--cores`` CPU cores (default 1) and tf.data to as man
 numbers are per core.
 
     python bench/bench_input_pipeline.py [--cores=1] [--images=160] [--batches=12] [--rounds=3]
+
+Writes ``bench/results/input_pipeline.json`` (``--output``; ``--output=`` writes nothing), from which
+the README's figures are rendered (``bench/readme_results.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,16 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from bench import results_io  # noqa: E402
+
+VARIANTS = {  # result key -> printed name
+    "no_cache": "no cache (decode original JPEGs)",
+    "jpeg_cache": "cache, JPEG q95 at 512",
+    "raw_cache": "cache, raw pixels at 512",
+    "jpeg_cache_host_labelling": "cache, JPEG + host labelling",
+    "jpeg_cache_device_labelling": "cache, JPEG + device labelling",
+}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -35,7 +48,9 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=12, help="timed batches per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved measurements per variant (median)")
     parser.add_argument("--cache_dir", default="", help="where data and caches go (default: a temporary dir)")
+    parser.add_argument("--output", default=results_io.path("input_pipeline"), help="result file ('': none)")
     args = parser.parse_args()
+    run = results_io.start()
 
     if hasattr(os, "sched_setaffinity"):
         available = sorted(os.sched_getaffinity(0))
@@ -108,6 +123,17 @@ def main() -> None:
     for name, values in rates.items():
         rate = statistics.median(values)
         print(f"{name:<36} {rate:>9.1f} {rate / args.cores:>9.1f} {rate / reference:>11.2f}x")
+    if args.output:
+        settings = {k: getattr(args, k) for k in ("cores", "images", "input_size", "batch_size", "batches", "rounds")}
+        figures = {
+            "settings": settings,
+            "seeds": [0],  # the synthetic images; round r shuffles with seed r
+            "images_per_s": {key: rates[name] for key, name in VARIANTS.items()},
+            "median_images_per_s_per_core": {
+                key: statistics.median(rates[name]) / args.cores for key, name in VARIANTS.items()
+            },
+        }
+        print(f"wrote {results_io.write(args.output, run, figures)}")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ Usage::
     python bench/bench_model.py                 # ours + reference, ratio
     python bench/bench_model.py --skip_reference
     python bench/bench_model.py --parity=20    # + cost model vs reference on 20 random backbones
+
+Writes ``bench/results/model.json`` (``--output``; ``--output=`` writes nothing), from which the README's
+figures are rendered (``bench/readme_results.py``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from bench import results_io  # noqa: E402
+
 REFERENCE_PACKAGE = "tf-models-official==2.20.0"
 # What importing the reference SpineNet and RetinaNetHead needs beyond the
 # system's TensorFlow / tf-keras / NumPy (found by trying; its full dependency
@@ -228,9 +235,10 @@ def _parity(args) -> dict:
     ]
     for i in range(args.parity):
         cases.append((sample_architecture(DecisionEncoding(spaces[i % 2]), rng), 64 if i % 2 else 128, None))
-    mismatches = []
+    mismatches, first = [], None
     for arch, size, head in cases:
         params, flops = reference(arch, size, head)
+        first = first or {"params": params, "float_ops": flops, "input_size": size}
         if head:
             cost = model_cost(arch, input_size=size, num_classes=90, head_num_convs=4, head_num_filters=256)
             ours = (cost.params, cost.flops)
@@ -241,7 +249,8 @@ def _parity(args) -> dict:
             mismatches.append(
                 {"fingerprint": arch.fingerprint(), "size": size, "reference": [params, flops], "ours": list(ours)}
             )
-    return {"checked": len(cases), "mismatches": mismatches}
+    # first: the reference's own figures for SpineNet-49 RetinaNet at 640 px, 90 classes, head 4 x 256
+    return {"checked": len(cases), "mismatches": mismatches, "spinenet49_retinanet": first}
 
 
 def _reference_python(venv: str) -> tuple[str | None, str]:
@@ -304,6 +313,7 @@ def main() -> int:
         help="also check the cost model against the reference on N random architectures",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the --parity architectures")
+    parser.add_argument("--output", default=results_io.path("model"), help="result file ('': none)")
     parser.add_argument("--impl", help=argparse.SUPPRESS)  # subprocess mode: ours, reference, both, parity
     args = parser.parse_args()
     if args.impl == "parity":
@@ -313,6 +323,7 @@ def main() -> int:
         print(json.dumps(_measure(args)))
         return 0
 
+    started = results_io.start()
     print(
         f"proxy RetinaNet, SpineNet-49 topology, model id {args.model_id}, {args.input_size}x{args.input_size}, "
         f"batch {args.batch_size}, {args.num_classes} classes; {os.cpu_count()} CPUs; "
@@ -350,20 +361,29 @@ def main() -> int:
         ref = results.get("reference", {}).get(key)
         ratio = f"{ours / ref:.2f}" if ref else "-"
         print(f"{label:<12} {fmt.format(ours):>12} {fmt.format(ref) if ref is not None else '-':>12} {ratio:>9}")
+    parity = None
     if "reference" not in results:
         print(f"reference: {reference_note}")
+    else:
+        print(f"reference: {REFERENCE_PACKAGE} ({reference_note}); ratio < 1 means ours is faster")
+        if args.parity:
+            parity = _run(python, "parity", args)
+            print(
+                f"cost model vs reference (SpineNet-49 RetinaNet at 640 + {args.parity} random backbones, params "
+                f"and profiler float ops): {parity['checked'] - len(parity['mismatches'])}/{parity['checked']} exact"
+            )
+            for m in parity["mismatches"]:
+                print(f"  MISMATCH {m}")
+    if args.output:
+        settings = {k: getattr(args, k) for k in ("batch_size", "input_size", "num_classes", "model_id", "steps",
+                                                  "warmup", "rounds", "parity")}  # fmt: skip
+        figures = {"settings": settings, "seeds": [args.seed] if args.parity else [], "results": results,
+                   "reference": REFERENCE_PACKAGE if "reference" in results else None,
+                   "reference_note": reference_note, "parity": parity}  # fmt: skip
+        print(f"wrote {results_io.write(args.output, started, figures)}")
+    if "reference" not in results:
         return 1 if not args.skip_reference else 0
-    print(f"reference: {REFERENCE_PACKAGE} ({reference_note}); ratio < 1 means ours is faster")
-    if args.parity:
-        parity = _run(python, "parity", args)
-        print(
-            f"cost model vs reference (SpineNet-49 RetinaNet at 640 + {args.parity} random backbones, params and "
-            f"profiler float ops): {parity['checked'] - len(parity['mismatches'])}/{parity['checked']} exact"
-        )
-        for m in parity["mismatches"]:
-            print(f"  MISMATCH {m}")
-        return 1 if parity["mismatches"] else 0
-    return 0
+    return 1 if parity and parity["mismatches"] else 0
 
 
 if __name__ == "__main__":

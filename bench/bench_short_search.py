@@ -14,6 +14,9 @@ only repeats it).
 Usage::
 
     python bench/bench_short_search.py [--seeds 16] [--trials 36]
+
+Writes ``bench/results/short_search.json`` (``--output``; ``--output=`` writes nothing), from which
+the README's figures are rendered (``bench/readme_results.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from bench_controllers import REWARDS, VARIANTS, run_search  # noqa: E402
 
+from bench import results_io  # noqa: E402
 from search_space import Architecture, SearchSpace  # noqa: E402
 
 GOOD, BAD = 0.3, 0.01
@@ -63,7 +67,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=16)
     parser.add_argument("--trials", type=int, default=36)
+    parser.add_argument("--output", default=results_io.path("short_search"), help="result file ('': none)")
     args = parser.parse_args(argv)
+    started = results_io.start(None if argv is None else [sys.argv[0], *argv])
+    stored = {}
 
     REWARDS["l3_output_rule"] = l3_output_rule
     print(f"{args.trials} trials, 2 in flight, {args.seeds} seeds; reward {GOOD} or {BAD} by the L3-output rule")
@@ -79,6 +86,18 @@ def main(argv=None) -> int:
             distinct.append(len(set(run.fingerprints)))
         mean = " ".join(f"{v:.3f}" for v in np.mean(thirds, axis=0))
         print(f"{label:<56}{mean:>22}{improved:>6}/{args.seeds:<3}{np.mean(distinct):>10.1f}")
+        stored[label] = {
+            "algorithm": algorithm,
+            "overrides": overrides,
+            "mean_reward_by_thirds": [float(v) for v in np.mean(thirds, axis=0)],
+            "improved": int(improved),
+            "distinct_mean": float(np.mean(distinct)),
+            "by_seed": thirds,
+        }
+    if args.output:
+        figures = {"settings": {"trials": args.trials, "in_flight": 2, "good": GOOD, "bad": BAD},
+                   "seeds": list(range(args.seeds)), "settings_measured": stored}  # fmt: skip
+        print(f"wrote {results_io.write(args.output, started, figures)}")
     return 0
 
 

@@ -28,6 +28,9 @@ Usage::
 
     python bench/bench_training.py                   # CPU: steps + trainer; GPU: also bf16+XLA
     python bench/bench_training.py --skip_reference
+
+Writes ``bench/results/training.json`` (``--output``; ``--output=`` writes nothing), from which the
+README's figures are rendered (``bench/readme_results.py``).
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bench_model  # noqa: E402  (the reference venv and model builder live there)
+
+from bench import results_io  # noqa: E402
 
 # docs/proxy_recipe.md#the-proxy-task: the paper's proxy trial.
 PAPER_TRAIN_IMAGES = 110_895
@@ -190,7 +195,7 @@ def _trainer_rates(
     }
 
 
-def _print_projection(rates: dict) -> None:
+def _print_projection(rates: dict) -> dict:
     train_s = PAPER_EPOCHS * PAPER_TRAIN_IMAGES / rates["train_images_per_s"]
     eval_s = PAPER_EVAL_IMAGES / rates["eval_images_per_s"]
     total = rates["startup_s"] + train_s + eval_s
@@ -200,6 +205,7 @@ def _print_projection(rates: dict) -> None:
         f"{PAPER_EVAL_IMAGES:,} images at {rates['eval_images_per_s']:.1f} img/s = {eval_s / 60:.1f} min evaluation; "
         f"total {total / 60:.1f} min"
     )
+    return {"startup_s": rates["startup_s"], "train_s": train_s, "eval_s": eval_s, "total_s": total}
 
 
 def main() -> int:
@@ -222,11 +228,16 @@ def main() -> int:
         "--gpu_section", action="store_true",
         help="run the bf16 + XLA section without a GPU too (to check it; its figures then mean nothing)",
     )  # fmt: skip
+    parser.add_argument("--output", default=results_io.path("training"), help="result file ('': none)")
     parser.add_argument("--impl", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.impl:
         print(json.dumps(_measure_steps(args)))
         return 0
+    run = results_io.start()
+    stored: dict = {"settings": {k: getattr(args, k) for k in ("batch_size", "input_size", "num_classes", "model_id",
+                                                                "steps", "warmup", "rounds", "trainer_steps")},
+                    "seeds": [0]}  # fmt: skip
 
     import tensorflow as tf
 
@@ -262,6 +273,8 @@ def main() -> int:
     if "reference" in best:
         print(f"  ours / reference step time: {best['ours'] / best['reference']:.2f} (< 1: ours is faster)")
     print(f"reference: {bench_model.REFERENCE_PACKAGE} ({note})")
+    stored.update(step_s=best, reference=bench_model.REFERENCE_PACKAGE if "reference" in best else None,
+                  reference_note=note, gpus=len(gpus))  # fmt: skip
 
     if not args.skip_trainer:
         rates = _trainer_rates(
@@ -271,8 +284,9 @@ def main() -> int:
             f"trainer end to end (input pipeline included, {'GPU' if gpus else 'CPU'} defaults), batch "
             f"{args.batch_size}: {rates['train_images_per_s']:.2f} train img/s, {rates['eval_images_per_s']:.2f} eval img/s"
         )
+        stored["trainer"] = rates
         if not gpus:
-            _print_projection(rates)
+            stored["trainer_projection"] = _print_projection(rates)
     if gpus or args.gpu_section:
         by_labelling = {}
         for labelling in ("device", "host"):
@@ -288,7 +302,10 @@ def main() -> int:
             )
         device, host = (by_labelling[k]["train_images_per_s"] for k in ("device", "host"))
         print(f"  train img/s, labelling in the step / in the input pipeline: {device / host:.2f}")
-        _print_projection(by_labelling["device"])
+        stored["bf16_xla"] = {"on_gpu": bool(gpus), "batch_size": args.gpu_batch_size, "by_labelling": by_labelling,
+                              "projection": _print_projection(by_labelling["device"])}  # fmt: skip
+    if args.output:
+        print(f"wrote {results_io.write(args.output, run, stored)}")
     return 0
 
 

@@ -20,6 +20,9 @@ evaluation part (``eval_s``), and steady-state training images/s.
 Usage::
 
     python bench/bench_trial_startup.py [--steps 100] [--rounds 3]
+
+Writes ``bench/results/trial_startup.json`` (``--output``; ``--output=`` writes nothing), from which
+the README's figures are rendered (``bench/readme_results.py``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from bench import results_io  # noqa: E402
 
 SETTINGS = {
     "ours": "",
@@ -83,7 +89,9 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=100, help="training steps per trial")
     parser.add_argument("--rounds", type=int, default=3, help="trials per setting (alternated)")
     parser.add_argument("--core", type=int, default=0, help="CPU core the trials are pinned to")
+    parser.add_argument("--output", default=results_io.path("trial_startup"), help="result file ('': none)")
     args = parser.parse_args(argv)
+    run = results_io.start(None if argv is None else [sys.argv[0], *argv])
 
     # The synthetic dataset and its cache are written once, before anything is timed.
     run_once("", 2, args.core)
@@ -105,6 +113,21 @@ def main(argv=None) -> int:
         )
     ours, tf_defaults = median("ours", "wall_s"), median("tf defaults", "wall_s")
     print(f"ratio wall ours / tf defaults: {ours / tf_defaults:.2f}")
+    if args.output:
+        keys = ("wall_s", "train_s", "eval_s", "images_per_s")
+        figures = {
+            "settings": {
+                "steps": args.steps,
+                "rounds": args.rounds,
+                "core": args.core,
+                "experiment": "synthetic_smoke",
+            },
+            "seeds": [0],
+            "overrides": SETTINGS,
+            "runs": {name: [{k: r[k] for k in keys} for r in results[name]] for name in SETTINGS},
+            "median": {name: {k: median(name, k) for k in keys} for name in SETTINGS},
+        }
+        print(f"wrote {results_io.write(args.output, run, figures)}")
     return 0
 
 

@@ -237,21 +237,28 @@ class Workdir:
             raise WorkdirError(f"{self.config_path}: {e}") from None
 
     def update_runtime(self, config_dict: dict[str, Any]) -> None:
-        """Writes ``config_dict`` as the frozen config when only its runtime keys differ (atomically).
+        """Records the runtime keys (``RUNTIME_KEYS``) of ``config_dict`` in the frozen config, atomically.
 
-        Raises:
-          WorkdirError: it differs outside the runtime keys.
+        Only those keys are copied; the rest of the file stays exactly as the
+        search began (a config of an older version may lack keys added since,
+        which ``config()`` fills with their defaults), so its checksum holds.
         """
         current = self.load_config()
-        if config_dict == current:
+        updated = json.loads(json.dumps(current))
+        for key in RUNTIME_KEYS:
+            *parents, leaf = key.split(".")
+            source, target = config_dict, updated
+            for part in parents:
+                source, target = source.get(part, {}), target.setdefault(part, {})
+            if leaf in source:
+                target[leaf] = source[leaf]
+        if updated == current:
             return
-        if fixed_part(config_dict) != fixed_part(current):
-            raise WorkdirError(f"{self.config_path}: only the runtime keys ({', '.join(RUNTIME_KEYS)}) may change")
         meta = self._meta()
         if "fixed_config_sha256" not in meta:  # an older search: its checksum covers the runtime keys too
             meta = {k: v for k, v in meta.items() if k != "config_sha256"}
             atomic_write_json(self.meta_path, {**meta, "fixed_config_sha256": config_checksum(fixed_part(current))})
-        atomic_write_json(self.config_path, config_dict)
+        atomic_write_json(self.config_path, updated)
 
     def _meta(self) -> dict[str, Any]:
         meta = read_json(self.meta_path, "search metadata") if os.path.exists(self.meta_path) else {}

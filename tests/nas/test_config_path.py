@@ -66,13 +66,21 @@ def test_a_search_of_an_older_version_keeps_its_whole_config_checksum(tmp_path):
     meta = json.load(open(workdir.meta_path))
     from nas.workdir import config_checksum
 
+    # ... and may lack keys added since (they take their defaults): here search.snapshot_every.
+    data = json.load(open(workdir.config_path))
+    del data["search"]["snapshot_every"]
+    json.dump(data, open(workdir.config_path, "w"))
     meta.pop("fixed_config_sha256")
-    meta["config_sha256"] = config_checksum(json.load(open(workdir.config_path)))
+    meta["config_sha256"] = config_checksum(data)
     json.dump(meta, open(workdir.meta_path, "w"))
     assert workdir.config().search.max_trials == 1
     start_or_resume(None, wd, runtime_overrides={"search.max_trials": 2}, quiet=True)
     assert workdir.config().search.max_trials == 2
     assert "fixed_config_sha256" in json.load(open(workdir.meta_path))
+    assert "snapshot_every" not in json.load(open(workdir.config_path))["search"]  # only runtime keys written
+    # The search command (a full config from the registry) continues it too.
+    start_or_resume(make_config(**{"search.max_trials": 3}), wd, quiet=True)
+    assert workdir.config().search.max_trials == 3
 
 
 def test_read_only_commands_do_not_import_the_runner(tmp_path):
