@@ -117,7 +117,7 @@ def render_synthetic_ap(result: dict[str, Any]) -> str:
             f"{typed['threads']} threads and sums in another order, the same seeds give AP "
             f"{seeds(typed['spinenet49'])} for SpineNet-49 and {seeds(typed['resnet_like'])} for the ResNet-like "
             "ordering: a single training's AP moves this much with the rounding alone, and `nas-train` "
-            "reproduces a search's reward only with one thread per trial CPU."
+            "reproduces a search's reward only with one thread per trial CPU (`--cpu_threads=1`)."
         )
     return text + f" Measured by {_provenance(result)}.\n"
 

@@ -53,9 +53,9 @@ def synthetic_smoke() -> ExperimentConfig:
         # a 36-trial budget the RNN controller learns every 2 results, with a
         # baseline over the last few rewards and Adam's step at 0.05 (NAS-RL's
         # 6e-4 is set for ~12,800 trials); chosen with
-        # bench/bench_short_search.py. Measured on one search: mean reward by
-        # thirds 0.10, 0.26, 0.31; share above 0.1: 0.25, 0.83, 1.0; all 36
-        # architectures distinct.
+        # bench/bench_short_search.py. What the quick start's search reaches
+        # over seeds is measured by bench/bench_quickstart.py (stored in
+        # bench/results/quickstart.json, rendered in the README).
         controller=ControllerConfig(
             policy_gradient=PolicyGradientConfig(learning_rate=0.05, update_every=2, baseline_decay=0.8)
         ),

@@ -43,6 +43,14 @@ flags.DEFINE_string(
 )
 flags.DEFINE_integer("seed", 0, "Random seed of the trial.", flag_values=FLAGS, lower_bound=0)
 flags.DEFINE_integer(
+    "cpu_threads",
+    0,
+    "TensorFlow threads on a machine without a GPU (0: one per core). A search's trial runs "
+    "ceil(search.trial_cpus) threads; the same number here reproduces its reward exactly.",
+    flag_values=FLAGS,
+    lower_bound=0,
+)
+flags.DEFINE_integer(
     "top", None, "How many of the best architectures to list (status: 5, export: 1).", flag_values=FLAGS, lower_bound=1
 )
 

@@ -3,7 +3,8 @@
 Usage::
 
     nas-train --arch=FILE_OR_PRESET --experiment=NAME --workdir=DIR \\
-        [--model_id=ID] [--params_override=a.b=v,...] [--config_file=FILE] [--seed=N]
+        [--model_id=ID] [--params_override=a.b=v,...] [--config_file=FILE] [--seed=N] \\
+        [--cpu_threads=N]
 
 ``--arch=preset:spinenet49`` selects a published topology
 (``search_space.architecture_preset``); anything else is an architecture
@@ -20,6 +21,10 @@ the latest when the same command is run again), TensorBoard events under
 ``tensorboard/``, and at the end ``config.yaml`` (the frozen config),
 ``architecture.json`` (with the scaling trained) and ``metrics.json``, whose
 metrics are also printed as JSON on stdout.
+On a machine without a GPU, ``--cpu_threads=N`` caps TensorFlow at N threads:
+the summation order, and so a short training's AP, depends on it, and a
+search's trial runs ``ceil(search.trial_cpus)`` threads, so the same N (1 in
+the built-in experiments) reproduces a search's reward for the same seed.
 Progress is a bar on a terminal and log lines otherwise. Bad input ends in one
 line ``nas-train: error: ...`` on stderr and exit status 2; a trial that fails
 while training (e.g. a non-finite loss) ends in one such line and status 1.
@@ -37,7 +42,17 @@ import time
 
 from nas.cli_flags import FLAGS, UsageError
 
-FLAGS_USED = ("arch", "experiment", "workdir", "model_id", "params_override", "config_file", "seed", "quiet")
+FLAGS_USED = (
+    "arch",
+    "experiment",
+    "workdir",
+    "model_id",
+    "params_override",
+    "config_file",
+    "seed",
+    "cpu_threads",
+    "quiet",
+)
 METRICS_FILE = "metrics.json"
 
 
@@ -115,6 +130,7 @@ def cmd_train() -> int:
     import yaml
 
     from experiments.overrides import config_to_dict
+    from proxy_trainer.training.runtime import cpu_threads_in_use, limit_cpu_threads
     from proxy_trainer.training.trainer import train_and_evaluate
     from search_space import architecture_to_json
 
@@ -127,6 +143,9 @@ def cmd_train() -> int:
     if os.path.exists(workdir) and not os.path.isdir(workdir):
         raise UsageError(f"--workdir={workdir}: exists and is not a directory")
     os.makedirs(workdir, exist_ok=True)
+    if FLAGS.cpu_threads:
+        # Before TensorFlow runs its first op; a search's slot does the same (nas/evaluators.py).
+        limit_cpu_threads(FLAGS.cpu_threads)
     progress = _Progress(FLAGS.quiet)
     if not FLAGS.quiet:
         scaling = arch.scaling
@@ -143,6 +162,7 @@ def cmd_train() -> int:
         "experiment": config.name,
         "arch": FLAGS.arch,
         "seed": FLAGS.seed,
+        "cpu_threads": cpu_threads_in_use(),
         "fingerprint": config.model.scaled(arch).fingerprint(),
         "metrics": metrics,
         "config": config_to_dict(config),

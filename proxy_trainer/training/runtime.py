@@ -143,3 +143,8 @@ def limit_cpu_threads(num_threads: int) -> bool:
     except RuntimeError:  # TensorFlow is already running in this process
         return False
     return True
+
+
+def cpu_threads_in_use() -> int | None:
+    """TensorFlow's intra-op thread count as set by ``limit_cpu_threads``; None when left to TensorFlow."""
+    return tf.config.threading.get_intra_op_parallelism_threads() or None

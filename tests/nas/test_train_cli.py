@@ -31,6 +31,7 @@ def test_nas_train_end_to_end_with_an_architecture_file(tmp_path, cache_dir):
     cmd = [
         sys.executable, "-m", "nas.train_cli", f"--arch={arch_file}", "--experiment=synthetic_smoke",
         f"--workdir={workdir}", f"--params_override={TINY},data.cache_dir={cache_dir}", "--seed=2",
+        "--cpu_threads=1",
     ]  # fmt: skip
     # As a user runs it: TF_CPP_MIN_LOG_LEVEL unset, so TensorFlow's C++ log must stay hidden.
     env = {**{k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}, "PYTHONPATH": ROOT}
@@ -44,6 +45,7 @@ def test_nas_train_end_to_end_with_an_architecture_file(tmp_path, cache_dir):
     assert "nas-train: step 2/4 loss" in proc.stderr and "nas-train: step 4/4 loss" in proc.stderr
     saved = json.loads((workdir / "metrics.json").read_text())
     assert saved["metrics"] == printed and saved["experiment"] == "synthetic_smoke" and saved["seed"] == 2
+    assert saved["cpu_threads"] == 1  # applied before TensorFlow started, as in a search's slot
     assert saved["config"]["trainer"]["train_steps"] == 4
     trained = json.loads((workdir / "architecture.json").read_text())
     assert trained["scaling"]["endpoints_num_filters"] == 32  # the experiment's scaling, not the file's
