@@ -10,6 +10,7 @@ from experiments.overrides import apply_overrides
 from experiments.registry import get_experiment
 from nas.executors import LocalExecutor, TrialTask
 from nas.search_runner import start_or_resume
+from nas.workdir import Workdir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOY = "tests.nas.toy_evaluators"
@@ -89,5 +90,11 @@ def test_the_limit_may_change_when_a_search_is_continued(tmp_path):
     start_or_resume(config(), wd, quiet=True)
     summary = start_or_resume(config(**{"search.max_trials": 3, "search.trial_timeout_s": 60.0}), wd, quiet=True)
     assert summary["completed"] == 3
+    # A runtime key: the frozen config records the new limit, and its checksum (over the rest) still holds.
     with open(os.path.join(wd, "config.json")) as f:
-        assert json.load(f)["search"]["trial_timeout_s"] == 6 * 3600.0  # the frozen config keeps its value
+        assert json.load(f)["search"]["trial_timeout_s"] == 60.0
+    assert Workdir(wd).config().search.trial_timeout_s == 60.0
+    summary = start_or_resume(config(**{"search.max_trials": 4}), wd, quiet=True)
+    assert summary["completed"] == 4
+    with open(os.path.join(wd, "config.json")) as f:
+        assert json.load(f)["search"]["trial_timeout_s"] == 6 * 3600.0  # back to the experiment's, as given
