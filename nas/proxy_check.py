@@ -463,8 +463,9 @@ def run_check(plan: CheckPlan, path: str, *, ray_address: str | None = None, qui
     wd.lock()
     try:
         wd = open_check_dir(path, plan, create=False)  # again, under the lock
-        for config in plan.configs.values():
-            check_data(config)
+        with contextlib.redirect_stdout(sys.stderr):  # stdout is the result's (--json)
+            for config in plan.configs.values():
+                check_data(config)
         executor = build_executor(_executor_config(plan), ray_address)
         try:
             open_check_dir(path, plan, create=True)

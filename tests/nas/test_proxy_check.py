@@ -329,7 +329,7 @@ def test_status_and_plot_show_the_noise_the_check_measured(capsys, finished_sear
 
 def test_a_tiny_check_through_the_real_trainer_on_ray(tmp_path):
     wd = str(tmp_path / "c")
-    tiny = ("data.synthetic.num_images=40,data.holdout_size=8,trainer.epochs=2.0,trainer.warmup_steps=2,"
+    tiny = ("data.synthetic.num_images=24,data.holdout_size=8,trainer.epochs=2.0,trainer.warmup_steps=2,"
             "search.max_concurrent=2,search.trial_cpus=1")  # fmt: skip
     r = cli(
         "proxy-check", "--experiment=synthetic_smoke", f"--workdir={wd}", "--archs=0", "--seeds=1",
@@ -339,8 +339,8 @@ def test_a_tiny_check_through_the_real_trainer_on_ray(tmp_path):
     result = json.loads(r.stdout)
     assert result["complete"] and result["trials"]["completed"] == 4
     assert [a["label"] for a in result["archs"]] == ["spinenet49", "resnet_like"]
-    # 32 training images at batch 8: 4 steps an epoch; the proxy 2 epochs, the reference 4x as long.
-    assert result["cost"]["proxy"]["steps"] == 8 and result["cost"]["reference"]["steps"] == 32
+    # 16 training images at batch 8: 2 steps an epoch; the proxy 2 epochs, the reference 4x as long.
+    assert result["cost"]["proxy"]["steps"] == 4 and result["cost"]["reference"]["steps"] == 16
     assert result["reference_overrides"] == {"trainer.epochs": 8.0}
     assert [e["epoch"] for e in result["epochs"]] == [1, 2]
     for a in result["archs"]:
