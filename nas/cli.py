@@ -8,7 +8,8 @@ and exit status 2 (1 for a trial that failed in training), through the one
 error ladder ``nas.user_errors.run_reporting_errors``.
 
 Each command lives in ``nas/commands/NAME.py`` with a ``cmd_NAME()`` function
-and a ``FLAGS_USED`` tuple; add it to ``COMMANDS`` below.
+and a ``FLAGS_USED`` tuple; add it to ``COMMANDS`` below (a command named
+with a hyphen, ``proxy-check``, has an underscore in its module and function).
 """
 
 from __future__ import annotations
@@ -43,9 +44,12 @@ COMMANDS: dict[str, Command] = {
     "plot": Command("nas.commands.plot", "PNG plots: rewards, and a diagram of the best architecture"),
     "describe": Command("nas.commands.describe", "parameters, multiply-adds and shapes of one architecture"),
     "train": Command("nas.commands.train", "train and evaluate one architecture (also installed as nas-train)"),
+    "proxy-check": Command(
+        "nas.commands.proxy_check", "does the reward rank architectures as longer training does, and how noisy is it"
+    ),
 }
 # Commands that train or search need TensorFlow: it is imported first, quietly.
-TENSORFLOW_COMMANDS = ("search", "resume", "train")
+TENSORFLOW_COMMANDS = ("search", "resume", "train", "proxy-check")
 
 
 def _load(name: str):
@@ -109,7 +113,7 @@ def main(argv: list[str], prog: str | None = None) -> int:
             if FLAGS[flag_name].present and flag_name not in module.FLAGS_USED:
                 allowed = " ".join(f"--{f}" for f in module.FLAGS_USED)
                 raise UsageError(f"--{flag_name} does not apply to '{name}'; it takes {allowed}")
-        return getattr(module, f"cmd_{name}")()
+        return getattr(module, f"cmd_{name.replace('-', '_')}")()
 
     return run_reporting_errors(label, command)
 

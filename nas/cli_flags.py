@@ -53,6 +53,12 @@ flags.DEFINE_integer(
 flags.DEFINE_integer(
     "top", None, "How many of the best architectures to list (status: 5, export: 1).", flag_values=FLAGS, lower_bound=1
 )
+flags.DEFINE_string(
+    "proxy_check",
+    None,
+    "A proxy check's workdir (nas-search proxy-check): show the reward's noise between seeds it measured.",
+    flag_values=FLAGS,
+)
 
 
 HELP_FLAGS = ("-h", "--help", "--helpshort", "--helpfull")

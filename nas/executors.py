@@ -33,13 +33,25 @@ KV_NAMESPACE = b"spinenet_nas"
 
 @dataclasses.dataclass(frozen=True)
 class TrialTask:
-    """One attempt of one trial."""
+    """One attempt of one trial.
+
+    ``evaluator`` and ``experiment_config``, when given, replace the
+    executor's own for this attempt (a proxy check runs two recipes on one
+    executor); None uses the executor's.
+    """
 
     trial_id: int
     attempt: int
     architecture: dict[str, Any]
     seed: int
     trial_dir: str
+    evaluator: str | None = None
+    experiment_config: dict[str, Any] | None = None
+
+    def evaluator_and_config(self, default: tuple[str, dict | None]) -> tuple[str, dict | None]:
+        """The evaluator and config this attempt runs with: its own, else ``default`` (the executor's)."""
+        evaluator, config = default
+        return self.evaluator or evaluator, self.experiment_config if self.experiment_config is not None else config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +92,7 @@ class LocalExecutor:
     def __init__(self, evaluator: str, experiment_config: dict | None = None):
         self._args = (evaluator, experiment_config)
         self._queue: collections.deque[TrialTask] = collections.deque()
+        self.resources = {"cpus": float(os.cpu_count() or 1), "gpus": 0.0}  # the driver's process: all of it
 
     @property
     def capacity(self) -> int:
@@ -96,7 +109,7 @@ class LocalExecutor:
         if not self._queue:
             return []
         task = self._queue.popleft()
-        evaluator, config = self._args
+        evaluator, config = task.evaluator_and_config(self._args)
         try:
             result = run_trial(evaluator, task.architecture, task.seed, task.trial_dir, config)
             return [Outcome(task, result=result)]
@@ -220,6 +233,7 @@ class RayExecutor:
             self._capacity = min(self._capacity, max_concurrent)
         if num_gpus and resources.get("GPU", 0) < num_gpus:
             raise ExecutorError(f"a trial asks for {num_gpus} GPU(s) but the Ray cluster has {resources.get('GPU', 0)}")
+        self.resources = {"cpus": float(num_cpus), "gpus": float(num_gpus)}
         options = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_retries": 0, "max_calls": 1 if fresh_worker else 0}
         self._remote = ray.remote(**options)(_run_attempt)
         self._args = (evaluator, experiment_config)
@@ -244,7 +258,7 @@ class RayExecutor:
         return len(self._pending) + len(self._held)
 
     def submit(self, task: TrialTask) -> None:
-        evaluator, config = self._args
+        evaluator, config = task.evaluator_and_config(self._args)
         marker = f"{self._run_id}{task.trial_id}/{task.attempt}" if self._time_limit else ""
         ref = self._remote.remote(marker, evaluator, task.architecture, task.seed, task.trial_dir, config)
         self._pending[ref] = _Attempt(task, marker)

@@ -9,7 +9,8 @@ from search_space import Architecture
 _TYPE_COLOURS = {"bottleneck": "#4C72B0", "residual": "#DD8452"}
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot, drawing to files (the Agg backend)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -18,7 +19,9 @@ def _pyplot():
     return plt
 
 
-def plot_rewards(trials: list, path: str, title: str, window: int = 10) -> str:
+def plot_rewards(
+    trials: list, path: str, title: str, window: int = 10, noise_std: float | None = None, noise_label: str = ""
+) -> str:
     """Reward per trial, the best-so-far line and a moving average.
 
     Args:
@@ -26,11 +29,15 @@ def plot_rewards(trials: list, path: str, title: str, window: int = 10) -> str:
       path: the PNG to write.
       title: the figure title.
       window: trials in the moving average.
+      noise_std: the reward's std between seeds (a proxy check's): a band
+        of one std below the best so far shows which rewards are within
+        noise of it.
+      noise_label: where ``noise_std`` comes from, for the legend.
 
     Returns:
       ``path``.
     """
-    plt = _pyplot()
+    plt = pyplot()
     trials = sorted(trials, key=lambda t: t.trial_id)
     done = [t for t in trials if t.status == "completed" and t.reward is not None]
     failed = [t for t in trials if t.status == "failed"]
@@ -54,6 +61,10 @@ def plot_rewards(trials: list, path: str, title: str, window: int = 10) -> str:
             best = max(best, y)
             best_ys.append(best)
         ax.step(xs, best_ys, where="post", color="#C44E52", linewidth=2, label="best so far")
+        if noise_std:
+            lows = [b - noise_std for b in best_ys]
+            ax.fill_between(xs, lows, best_ys, step="post", color="#C44E52", alpha=0.15,
+                            label=f"within 1 std of the best ({noise_std:.3f} {noise_label})".replace(" )", ")"))  # fmt: skip
         if len(ys) >= 2:
             avg = [
                 sum(ys[max(0, i - window + 1) : i + 1]) / len(ys[max(0, i - window + 1) : i + 1])
@@ -83,7 +94,7 @@ def plot_architecture(arch: Architecture, path: str, title: str) -> str:
     Returns:
       ``path``.
     """
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
 
     m = arch.num_stem

@@ -97,6 +97,7 @@ def open_search(
     from nas.reward_fn import build_reward_fn
 
     workdir = Workdir(workdir_path)
+    workdir.refuse_proxy_check()
     if config is not None and config.search.evaluator != PROXY_EVALUATOR:
         load_evaluator(config.search.evaluator)  # a typo fails here, not in every trial
     if config is None and not workdir.exists():
@@ -148,8 +149,8 @@ def run_search(search: OpenSearch, *, ray_address: str | None = None, quiet: boo
     from nas.progress import Reporter
 
     workdir, config, store, loop = search.workdir, search.config, search.store, search.loop
-    _check_data(config)
-    executor = _build_executor(config, ray_address)
+    check_data(config)
+    executor = build_executor(config, ray_address)
     config_dict = config_to_dict(config)
     if search.is_new:
         workdir.create(config_dict)
@@ -212,7 +213,7 @@ def _remove_lock_and_directory(workdir: Workdir, lock_existed: bool, dir_existed
             os.rmdir(workdir.path)  # only if empty
 
 
-def _check_data(config: ExperimentConfig) -> None:
+def check_data(config: ExperimentConfig) -> None:
     """Fails early when the built-in evaluator's dataset is missing, and prepares it once.
 
     The synthetic dataset is generated and the preprocessing cache built here,
@@ -238,7 +239,13 @@ def _check_data(config: ExperimentConfig) -> None:
     prepare_data(config.data, config.model.input_size, log=lambda msg: print(msg, flush=True))
 
 
-def _build_executor(config: ExperimentConfig, ray_address: str | None):
+def build_executor(config: ExperimentConfig, ray_address: str | None):
+    """The executor ``config.search`` asks for (a local Ray without ``ray_address``).
+
+    Raises:
+      SearchError: ``--ray_address`` with the local executor.
+      ExecutorError: Ray cannot be reached or lacks the resources of a trial.
+    """
     from nas.executors import LocalExecutor, RayExecutor
 
     search = config.search

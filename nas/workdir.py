@@ -30,6 +30,8 @@ from search_space.serialization import write_file_atomically
 
 SCHEMA_VERSION = 1
 _KEEP_SNAPSHOTS = 3
+# The file that marks a proxy check's directory (nas.proxy_check): such a directory is not a search's.
+PROXY_CHECK_FILE = "check.json"
 
 
 class WorkdirError(UserError, RuntimeError):
@@ -112,6 +114,17 @@ class Workdir:
     def exists(self) -> bool:
         """Whether a search was started here."""
         return os.path.exists(self.config_path)
+
+    def holds_proxy_check(self) -> bool:
+        """Whether this directory holds a proxy check (``nas-search proxy-check``), which is not a search."""
+        return os.path.exists(self.join(PROXY_CHECK_FILE))
+
+    def refuse_proxy_check(self) -> None:
+        """Raises WorkdirError if this directory holds a proxy check: a search and a check never share one."""
+        if self.holds_proxy_check():
+            raise WorkdirError(
+                f"{self.path} holds a proxy check (nas-search proxy-check), not a search; use another --workdir"
+            )
 
     # ----- lock ------------------------------------------------------------------
 
@@ -204,6 +217,7 @@ class Workdir:
             of older versions carry no checksum and are not checked).
         """
         if not self.exists():
+            self.refuse_proxy_check()
             raise WorkdirError(f"{self.path} holds no search (no config.json); start one with nas-search search")
         config = read_json(self.config_path, "the frozen config")
         meta = self._meta()

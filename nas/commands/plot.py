@@ -8,14 +8,17 @@ import os
 from nas.cli_flags import FLAGS
 from nas.commands.search import require_workdir
 
-FLAGS_USED = ("workdir", "json")
+FLAGS_USED = ("workdir", "proxy_check", "json")
 
 
-def plot_search(workdir_path: str) -> list[str]:
+def plot_search(workdir_path: str, proxy_check: str | None = None) -> list[str]:
     """Writes WORKDIR/plots/rewards.png and best_architecture.png; returns the paths.
 
+    With ``proxy_check`` (a proxy check's directory) the rewards plot shows a
+    band of one std between seeds (as the check measured it) below the best so far.
+
     Raises:
-      WorkdirError: no search in the directory.
+      WorkdirError: no search in the directory, or no proxy-check result in ``proxy_check``.
     """
     from nas.plots import plot_architecture, plot_rewards
     from nas.trial_store import TrialStore
@@ -30,7 +33,13 @@ def plot_search(workdir_path: str) -> list[str]:
         trials = list(store.trials.values())
         best = store.best(1)
     title = f"{config.name}: {config.controller.algorithm}, {len(trials)} trials"
-    paths = [plot_rewards(trials, os.path.join(out, "rewards.png"), title)]
+    noise = {}
+    if proxy_check:
+        from nas.proxy_check import load_result, reward_noise
+
+        measured = reward_noise(load_result(proxy_check), proxy_check)
+        noise = {"noise_std": measured["seed_std"], "noise_label": f"between seeds, proxy-check {proxy_check}"}
+    paths = [plot_rewards(trials, os.path.join(out, "rewards.png"), title, **noise)]
     if best:
         arch, _ = architecture_from_dict(best[0].architecture)
         caption = f"best architecture: trial {best[0].trial_id}, reward {best[0].reward:.4f}"
@@ -40,6 +49,6 @@ def plot_search(workdir_path: str) -> list[str]:
 
 def cmd_plot() -> int:
     """Writes the plots."""
-    paths = plot_search(require_workdir())
+    paths = plot_search(require_workdir(), FLAGS.proxy_check)
     print(json.dumps({"files": paths}, indent=2) if FLAGS.json else "\n".join(paths))
     return 0

@@ -12,14 +12,20 @@ import time
 from nas.cli_flags import FLAGS
 from nas.commands.search import require_workdir
 
-FLAGS_USED = ("workdir", "top", "json")
+FLAGS_USED = ("workdir", "top", "proxy_check", "json")
 
 
-def search_status(workdir_path: str, top: int = 5) -> dict:
+def search_status(workdir_path: str, top: int = 5, proxy_check: str | None = None) -> dict:
     """Everything `status` shows, as plain data.
 
+    With ``proxy_check`` (a proxy check's directory) it also gives the
+    reward's std between seeds that the check measured (``reward_noise``),
+    and marks each of the best whose reward is within one std of the best
+    (``within_noise_of_best``): differences the seed alone could make.
+
     Raises:
-      WorkdirError: no search in the directory, or its files are corrupt.
+      WorkdirError: no search in the directory, its files are corrupt, or
+        no proxy-check result in ``proxy_check``.
     """
     from nas.progress import eta_seconds, format_duration
     from nas.search_loop import summarize
@@ -60,6 +66,16 @@ def search_status(workdir_path: str, top: int = 5) -> dict:
                 }
             )
         failures = [{"trial_id": t.trial_id, "error": t.error} for t in store.trials.values() if t.status == "failed"]
+    noise = None
+    if proxy_check:
+        from nas.proxy_check import load_result, reward_noise
+
+        noise = reward_noise(load_result(proxy_check), proxy_check)
+        if noise["experiment"] != config.name:
+            noise["text"] += f"; measured on {noise['experiment']}, this search is {config.name}"
+        std = noise["seed_std"]
+        for b in best:
+            b["within_noise_of_best"] = std is not None and best[0]["reward"] - b["reward"] < std
     snapshot, _, problems = workdir.latest_snapshot()
     warnings = [f"{msg} (a search will set it aside and use an older snapshot)" for _, msg in problems]
     return {
@@ -80,12 +96,13 @@ def search_status(workdir_path: str, top: int = 5) -> dict:
         "elapsed": format_duration(elapsed),
         "eta": format_duration(eta) if eta is not None else ("-" if not running_now else "?"),
         "warnings": warnings,
+        "reward_noise": noise,
     }
 
 
 def cmd_status() -> int:
     """Prints the status of a search."""
-    status = search_status(require_workdir(), FLAGS.top or 5)
+    status = search_status(require_workdir(), FLAGS.top or 5, FLAGS.proxy_check)
     if FLAGS.json:
         print(json.dumps(status, indent=2))
         return 0
@@ -103,14 +120,21 @@ def cmd_status() -> int:
             f"{k} {v:.4g}" for k, v in sorted(status["controller"].items()) if isinstance(v, (int, float))
         )
         print(f"  controller: {stats}")
+    noise = status["reward_noise"]
+    if noise:
+        print(f"  {noise['text']}")
     if status["best"]:
-        print("  best architectures:")
+        marked = noise is not None and noise["seed_std"] is not None
+        note = "; ~ = within 1 std of the best (the seed alone could make the difference)" if marked else ""
+        print(f"  best architectures{note}:")
         print(f"    {'rank':>4} {'trial':>6} {'reward':>8} {'params':>12} {'mult-adds':>14}  fingerprint")
         for b in status["best"]:
             params = f"{b['params']:,}" if b["params"] is not None else "-"
             madds = f"{b['multiply_adds']:,}" if b["multiply_adds"] is not None else "-"
+            mark = "~" if b.get("within_noise_of_best") and b["rank"] > 1 else " "
             print(
-                f"    {b['rank']:>4} {b['trial_id']:>6} {b['reward']:>8.4f} {params:>12} {madds:>14}  {b['fingerprint']}"
+                f"    {b['rank']:>4} {b['trial_id']:>6} {b['reward']:>8.4f}{mark}{params:>12} {madds:>14}  "
+                f"{b['fingerprint']}"
             )
     for f in status["recent_failures"]:
         print(f"  failed trial {f['trial_id']}: {f['error']}")

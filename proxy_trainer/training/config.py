@@ -71,6 +71,11 @@ class TrainerConfig:
       max_checkpoints: checkpoints kept in the workdir.
       log_interval: steps between loss logs and TensorBoard summaries.
       eval_batch_size: images per evaluation step.
+      eval_every_epoch: also evaluate AP on the held-out split at the end of
+        every epoch (the last one is the final evaluation), so one run gives
+        the proxy's learning curve: metrics ``AP_epoch_1``, ``AP_epoch_2``...
+        and ``epoch_ap.json`` in the workdir. Off by default (each evaluation
+        costs time); training computes the same either way.
       score_threshold: post-processing: minimum detection score.
       pre_nms_top_k: post-processing: candidates kept per class and image
         before NMS (the reference's 5,000).
@@ -104,6 +109,7 @@ class TrainerConfig:
     max_checkpoints: int = 2
     log_interval: int = 50
     eval_batch_size: int = 8
+    eval_every_epoch: bool = False
     score_threshold: float = 0.05
     pre_nms_top_k: int = 5000
     nms_iou_threshold: float = 0.5

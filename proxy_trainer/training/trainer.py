@@ -17,6 +17,11 @@ the same workdir resumes from the latest checkpoint with the same data stream
 (the input pipeline skips the examples already seen), so an interrupted and a
 continuous run end with the same metrics on CPU.
 
+With ``trainer.eval_every_epoch`` the model is also evaluated at the end of
+every epoch; each result is written to ``epoch_ap.json`` (atomically) before
+the checkpoint of that step, so a resumed run keeps the epochs before its
+checkpoint and evaluates the later ones again (to the same values on CPU).
+
 A non-finite loss or gradient stops the trial with ``NonFiniteLossError``;
 the step's update is not applied and no checkpoint is written after it.
 """
@@ -24,6 +29,7 @@ the step's update is not applied and no checkpoint is written after it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import time
@@ -46,10 +52,11 @@ from proxy_trainer.training.errors import NonFiniteLossError, TrainingError
 from proxy_trainer.training.runtime import Runtime, setup_runtime
 from proxy_trainer.training.schedule import WarmupStepDecay
 from proxy_trainer.training.trial_file import CHECKPOINT_DIR, check_trial_file, trial_identity, write_trial_file
-from search_space import Architecture
+from search_space import Architecture, write_file_atomically
 
 TENSORBOARD_DIR = "tensorboard"
-__all__ = ["NonFiniteLossError", "TrainingError", "evaluate_model", "train_and_evaluate"]
+EPOCH_AP_FILE = "epoch_ap.json"
+__all__ = ["NonFiniteLossError", "TrainingError", "epoch_end_steps", "evaluate_model", "train_and_evaluate"]
 Progress = Callable[[dict[str, Any]], None]
 
 
@@ -76,7 +83,10 @@ def train_and_evaluate(
       ``resumed_from_step``, ``images_per_s`` (training throughput after the
       first step), ``final_loss``, ``params`` and ``multiply_adds`` (the
       cost model at the input size), ``num_train_images``,
-      ``num_eval_images``.
+      ``num_eval_images``; with ``trainer.eval_every_epoch`` also
+      ``AP_epoch_K`` for every epoch K (1-based; the last is ``AP``),
+      ``epoch_steps_K`` (the step it ended at) and ``epoch_eval_s`` (seconds
+      of this call spent on those evaluations, not counted in ``train_s``).
 
     Raises:
       TrainingError: non-finite loss (``NonFiniteLossError``), a workdir that
@@ -118,22 +128,26 @@ def train_and_evaluate(
     write_trial_file(workdir, ident)
     writer = tf.summary.create_file_writer(os.path.join(workdir, TENSORBOARD_DIR))
 
+    evaluate = make_evaluation(model, data, model_cfg, trainer_cfg, runtime)
+    epochs = _EpochEvaluations(workdir, data, trainer_cfg, total_steps, resumed_from, evaluate, writer, emit)
     start = time.perf_counter()
-    stats = _train(state, data, anchors, model_cfg, trainer_cfg, seed, manager, writer, emit)
-    train_s = time.perf_counter() - start
+    stats = _train(state, data, anchors, model_cfg, trainer_cfg, seed, manager, writer, emit, epochs)
+    train_s = time.perf_counter() - start - epochs.seconds
 
     emit({"event": "evaluate", "message": f"evaluating AP on {data.num_eval_images} held-out images"})
     start = time.perf_counter()
-    ap = evaluate_model(model, data, model_cfg, trainer_cfg, runtime)
+    ap = evaluate()
     eval_s = time.perf_counter() - start
     with writer.as_default(step=total_steps):
         for name, value in ap.items():
             tf.summary.scalar(f"eval/{name}", value)
     writer.flush()
+    per_epoch = epochs.finish(ap) if trainer_cfg.eval_every_epoch else {}
 
     cost = model_cfg.cost(architecture)
     return {
         **ap,
+        **per_epoch,
         "train_s": train_s,
         "eval_s": eval_s,
         "steps": total_steps,
@@ -168,6 +182,17 @@ def evaluate_model(
     Returns:
       ``AP``, ``AP50``, ``AP75``, ``APs``, ``APm``, ``APl``.
     """
+    return make_evaluation(model, data, model_cfg, trainer_cfg, runtime)()
+
+
+def make_evaluation(
+    model: keras.Model, data: ProxyData, model_cfg: Any, trainer_cfg: TrainerConfig, runtime: Runtime | None = None
+) -> Callable[[], dict[str, float]]:
+    """A function that evaluates ``model``'s current weights as ``evaluate_model`` does.
+
+    Its traced steps are made once, so evaluating after every epoch traces
+    them once, not once per epoch.
+    """
     anchors = anchors_for(model_cfg)
     jit = runtime.jit_compile if runtime is not None else False
 
@@ -188,19 +213,90 @@ def evaluate_model(
             max_detections=trainer_cfg.max_detections,
         )
 
-    evaluator = CocoEvaluator(data.eval_ground_truth(), data.eval_image_ids)
-    for batch in data.eval_dataset(trainer_cfg.eval_batch_size):
-        det = detect(predict(batch["image"]))
-        evaluator.add_batch(
-            batch["image_id"].numpy(),
-            det["boxes"].numpy(),
-            det["scores"].numpy(),
-            det["classes"].numpy(),
-            batch["image_scale"].numpy(),
-            batch["original_size"].numpy(),
-            det["num_detections"].numpy(),
-        )
-    return evaluator.evaluate()
+    def evaluate() -> dict[str, float]:
+        evaluator = CocoEvaluator(data.eval_ground_truth(), data.eval_image_ids)
+        for batch in data.eval_dataset(trainer_cfg.eval_batch_size):
+            det = detect(predict(batch["image"]))
+            evaluator.add_batch(
+                batch["image_id"].numpy(),
+                det["boxes"].numpy(),
+                det["scores"].numpy(),
+                det["classes"].numpy(),
+                batch["image_scale"].numpy(),
+                batch["original_size"].numpy(),
+                det["num_detections"].numpy(),
+            )
+        return evaluator.evaluate()
+
+    return evaluate
+
+
+def epoch_end_steps(num_train_images: int, batch_size: int, total_steps: int) -> list[int]:
+    """The step at which each epoch ends: ``ceil(K * images / batch)`` for K = 1, 2, ..., the last capped
+    at ``total_steps`` (a fractional last epoch ends with training)."""
+    ends: list[int] = []
+    k = 1
+    while True:
+        end = -(-k * num_train_images // batch_size)
+        if end >= total_steps:
+            ends.append(total_steps)
+            return ends
+        ends.append(end)
+        k += 1
+
+
+class _EpochEvaluations:
+    """The per-epoch evaluations of one run (``trainer.eval_every_epoch``), kept in ``epoch_ap.json``.
+
+    The file is rewritten (atomically) after each evaluation, before the
+    checkpoint of that step; on resume the entries after the restored step
+    are dropped (they are evaluated again), the others kept.
+    """
+
+    def __init__(self, workdir, data, cfg, total_steps, resumed_from, evaluate, writer, emit):
+        self.enabled = cfg.eval_every_epoch
+        self.path = os.path.join(workdir, EPOCH_AP_FILE)
+        self.ends = epoch_end_steps(data.num_train_images, cfg.batch_size, total_steps) if self.enabled else []
+        self.evaluate, self.writer, self.emit = evaluate, writer, emit
+        self.seconds = 0.0
+        self.entries: list[dict[str, Any]] = []
+        if self.enabled and resumed_from > 0 and os.path.exists(self.path):
+            try:
+                with open(self.path) as f:
+                    saved = json.load(f)["epochs"]
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                raise TrainingError(
+                    f"{self.path}: unreadable ({e}); remove the trial's workdir to train it again"
+                ) from None
+            self.entries = [e for e in saved if e["step"] <= resumed_from]
+
+    def after_step(self, step: int) -> None:
+        """Evaluates when ``step`` ends an epoch (not the last: that is the final evaluation)."""
+        if not self.enabled or step not in self.ends or step == self.ends[-1]:
+            return
+        start = time.perf_counter()
+        ap = self.evaluate()
+        self._record(step, ap)
+        self.seconds += time.perf_counter() - start
+        epoch = self.ends.index(step) + 1
+        self.emit({"event": "info", "message": f"epoch {epoch}/{len(self.ends)}: AP {ap['AP']:.4f}"})
+
+    def finish(self, final_ap: dict[str, float]) -> dict[str, float]:
+        """Records the final evaluation as the last epoch's; returns the per-epoch metrics."""
+        self._record(self.ends[-1], final_ap)
+        out: dict[str, float] = {"epoch_eval_s": self.seconds}
+        for entry in self.entries:
+            out[f"AP_epoch_{entry['epoch']}"] = entry["AP"]
+            out[f"epoch_steps_{entry['epoch']}"] = entry["step"]
+        return out
+
+    def _record(self, step: int, ap: dict[str, float]) -> None:
+        epoch = self.ends.index(step) + 1
+        self.entries = [e for e in self.entries if e["step"] != step] + [{"epoch": epoch, "step": step, **ap}]
+        self.entries.sort(key=lambda e: e["step"])
+        write_file_atomically(self.path, json.dumps({"epochs": self.entries}, indent=1) + "\n")
+        with self.writer.as_default(step=step):
+            tf.summary.scalar("epoch/AP", ap["AP"])
 
 
 @dataclasses.dataclass
@@ -236,6 +332,7 @@ def _train(
     manager: tf.train.CheckpointManager,
     writer: Any,
     emit: Progress,
+    epochs: _EpochEvaluations,
 ) -> dict[str, Any]:
     first = int(state.step.numpy())
     if first >= state.total_steps:
@@ -265,11 +362,14 @@ def _train(
             t_first = time.perf_counter()
         log_now = step % cfg.log_interval == 0 or step == state.total_steps
         save_now = cfg.checkpoint_interval and step % cfg.checkpoint_interval == 0 and step < state.total_steps
-        if log_now or save_now:
-            _raise_if_non_finite(step, result, state)  # never log or save a non-finite state
+        epoch_end = epochs.enabled and step in epochs.ends
+        if log_now or save_now or epoch_end:
+            _raise_if_non_finite(step, result, state)  # never log, save or evaluate a non-finite state
+        if epoch_end:
+            epochs.after_step(step)  # before the checkpoint of this step: a resume after it keeps the result
         if log_now:
             last = {k: float(v) for k, v in result.items() if k != "finite"}
-            elapsed = time.perf_counter() - t_first
+            elapsed = time.perf_counter() - t_first - epochs.seconds
             ips = (step - first - 1) * cfg.batch_size / elapsed if step > first + 1 and elapsed > 0 else 0.0
             lr = float(state.schedule(step - 1))
             with writer.as_default(step=step):
@@ -286,10 +386,10 @@ def _train(
     writer.flush()
     end = time.perf_counter()
     steps_run = state.total_steps - first
-    if steps_run > 1 and end > t_first:
-        images_per_s = (steps_run - 1) * cfg.batch_size / (end - t_first)
+    if steps_run > 1 and end - epochs.seconds > t_first:
+        images_per_s = (steps_run - 1) * cfg.batch_size / (end - t_first - epochs.seconds)
     else:
-        images_per_s = steps_run * cfg.batch_size / max(end - start, 1e-9)
+        images_per_s = steps_run * cfg.batch_size / max(end - start - epochs.seconds, 1e-9)
     return {"steps_run": steps_run, "images_per_s": images_per_s, "final_loss": last.get("loss", float("nan"))}
 
 

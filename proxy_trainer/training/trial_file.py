@@ -28,6 +28,7 @@ RUNTIME_FIELDS = {
         "max_checkpoints",
         "log_interval",
         "eval_batch_size",
+        "eval_every_epoch",  # evaluations between epochs do not change what training computes (tested)
         "jit_compile",
         "graph_optimizer",
         "anchor_labeling",

@@ -116,3 +116,35 @@ def exits(architecture, seed, trial_dir):
     _mark(trial_dir)
     _note_worker(trial_dir)
     os._exit(7)
+
+
+# ----- a proxy and a reference of known agreement (tests/nas/test_proxy_check.py) -----------------
+# An architecture's true quality q is uniform in [0, 1) (from its blocks); the proxy reports
+# q + N(0, TOY_PROXY_NOISE) and the reference q + N(0, TOY_REFERENCE_NOISE), each draw fixed by the
+# architecture, the seed and the recipe, so the rank correlation between the two is known in law.
+
+
+def quality(architecture):
+    return int(hashlib.sha256(json.dumps(architecture["blocks"]).encode()).hexdigest()[8:16], 16) / 2**32
+
+
+def _gauss(architecture, seed, salt):
+    import random
+
+    key = hashlib.sha256(f"{salt}:{seed}:{json.dumps(architecture['blocks'])}".encode()).hexdigest()
+    return random.Random(key).gauss(0.0, 1.0)
+
+
+def correlated_proxy(architecture, seed, trial_dir):
+    """The proxy: quality plus noise, and a two-epoch learning curve (the second epoch is the final AP)."""
+    _mark(trial_dir)
+    q = quality(architecture)
+    ap = q + float(os.environ.get("TOY_PROXY_NOISE", "0.1")) * _gauss(architecture, seed, "proxy")
+    return {"AP": ap, "AP_epoch_1": 0.5 * ap, "AP_epoch_2": ap, "steps": 10, "train_s": 0.01, "steps_run": 10}
+
+
+def correlated_reference(architecture, seed, trial_dir):
+    """The reference: the same quality with its own noise."""
+    _mark(trial_dir)
+    q = quality(architecture)
+    return {"AP": q + float(os.environ.get("TOY_REFERENCE_NOISE", "0.1")) * _gauss(architecture, seed, "reference")}
