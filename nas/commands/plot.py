@@ -35,7 +35,7 @@ def plot_search(workdir_path: str, proxy_check: str | None = None) -> list[str]:
     title = f"{config.name}: {config.controller.algorithm}, {len(trials)} trials"
     noise = {}
     if proxy_check:
-        from nas.proxy_check import load_result, reward_noise
+        from nas.proxy_check_result import load_result, reward_noise
 
         measured = reward_noise(load_result(proxy_check), proxy_check)
         noise = {"noise_std": measured["seed_std"], "noise_label": f"between seeds, proxy-check {proxy_check}"}

@@ -152,7 +152,8 @@ def print_plan(plan: dict) -> None:
 
 def cmd_proxy_check() -> int:
     """Runs (or continues) a proxy check, or prints its plan."""
-    from nas.proxy_check import dry_run_plan, make_plan, measured_step_seconds, run_check
+    from nas.proxy_check import run_check
+    from nas.proxy_check_plan import dry_run_plan, make_plan, measured_step_seconds
 
     if not FLAGS.workdir and not FLAGS.dry_run:
         raise UsageError("--workdir is required")

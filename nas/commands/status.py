@@ -68,7 +68,7 @@ def search_status(workdir_path: str, top: int = 5, proxy_check: str | None = Non
         failures = [{"trial_id": t.trial_id, "error": t.error} for t in store.trials.values() if t.status == "failed"]
     noise = None
     if proxy_check:
-        from nas.proxy_check import load_result, reward_noise
+        from nas.proxy_check_result import load_result, reward_noise
 
         noise = reward_noise(load_result(proxy_check), proxy_check)
         if noise["experiment"] != config.name:
