@@ -41,11 +41,13 @@ COMMANDS: dict[str, Command] = {
     "status": Command("nas.commands.status", "progress, best architectures and controller statistics"),
     "export": Command("nas.commands.export", "write the best architectures as JSON or block specs"),
     "plot": Command("nas.commands.plot", "PNG plots: rewards, and a diagram of the best architecture"),
+    "report": Command("nas.commands.report", "one self-contained HTML report of a search (opens from disk)"),
     "describe": Command("nas.commands.describe", "parameters, multiply-adds and shapes of one architecture"),
     "train": Command("nas.commands.train", "train and evaluate one architecture (also installed as nas-train)"),
 }
 # Commands that train or search need TensorFlow: it is imported first, quietly.
-TENSORFLOW_COMMANDS = ("search", "resume", "train")
+# (report: it asks the controller for its policy's distributions.)
+TENSORFLOW_COMMANDS = ("search", "resume", "train", "report")
 
 
 def _load(name: str):

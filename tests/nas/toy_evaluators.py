@@ -116,3 +116,10 @@ def exits(architecture, seed, trial_dir):
     _mark(trial_dir)
     _note_worker(trial_dir)
     os._exit(7)
+
+
+def fails_by_seed(architecture, seed, trial_dir):
+    """Raises for a third of the trials (by seed), scores the others: a search with failures, in-process."""
+    if seed % 3 == 0:
+        raise RuntimeError(f"toy failure: trial with seed {seed} raised on purpose")
+    return {"AP": _score(architecture), "AP50": 0.5}
