@@ -226,9 +226,9 @@ def plot_cost_tradeoff(
         ax.scatter(
             [costs[i] for i in rest],
             [values[i] for i in rest],
-            s=10,
+            s=14 if len(rest) < 1000 else 8,
             color="#4C72B0",
-            alpha=0.45,
+            alpha=0.65 if len(rest) < 1000 else 0.35,
             linewidths=0,
             label="trial",
         )
@@ -291,7 +291,10 @@ def plot_series(
         for k, (label, xs, ys, style) in enumerate(lines):
             colour = colours[k % len(colours)]
             if style == "points":
-                ax.scatter(xs, ys, s=6, color=colour, alpha=0.3, linewidths=0, label=label)
+                dense = len(xs) >= 1000
+                ax.scatter(
+                    xs, ys, s=6 if dense else 14, color=colour, alpha=0.25 if dense else 0.55, linewidths=0, label=label
+                )
             else:
                 ax.plot(xs, ys, color=colour, linewidth=1.6, label=label)
         ax.set_ylabel(ylabel)

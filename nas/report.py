@@ -36,6 +36,7 @@ REPORT_NAME = "report.html"
 POLICY_SAMPLES = 128
 # Proposals compared (first and latest) when the algorithm has no policy to draw from.
 PROPOSAL_WINDOW = 200
+# Trials in the moving average of rewards: 10, or a fiftieth of the trials in a longer search.
 MOVING_AVERAGE = 10
 MAX_FAILURES_SHOWN = 100
 # Above this many points the trade-off plots are PNG (an SVG of thousands of dots is megabytes).
@@ -284,9 +285,9 @@ def _trade_offs(config: Any, completed: list[Trial], top_ids: dict[int, int], co
         points.append((t, value, _costs(config, t, cost_cache)))
     fmt = "svg" if len(points) <= SVG_POINTS else "png"
     out = []
-    for key, unit, scale in (
-        ("multiply_adds", "multiply-adds (billions)", 1e9),
-        ("params", "parameters (millions)", 1e6),
+    for key, unit, scale, named in (
+        ("multiply_adds", "multiply-adds (billions)", 1e9, "billion multiply-adds"),
+        ("params", "parameters (millions)", 1e6, "million parameters"),
     ):
         costs = [c[key] / scale for _, _, c in points]
         values = [v for _, v, _ in points]
@@ -321,7 +322,8 @@ def _trade_offs(config: Any, completed: list[Trial], top_ids: dict[int, int], co
             }
             for i in front
         ]
-        out.append({"key": key, "unit": unit, "image": image, "front": front_rows, "target": target})
+        target_text = None if target is None else f"{target:.4g} {named}"
+        out.append({"key": key, "unit": unit, "image": image, "front": front_rows, "target": target_text})
     return out
 
 
@@ -409,7 +411,7 @@ def build_report(
         top_ids = {a["trial_id"]: a["rank"] for a in top_archs}
         title = f"{config.name}: {config.controller.algorithm}, {len(trials)} trials"
         rewards_image = _figure(
-            lambda buf, fmt: plot_rewards(trials, buf, title, window=MOVING_AVERAGE, fmt=fmt),
+            lambda buf, fmt: plot_rewards(trials, buf, title, window=max(MOVING_AVERAGE, len(trials) // 50), fmt=fmt),
             "svg" if len(trials) <= SVG_POINTS else "png",
         )
         trade_offs = _trade_offs(config, completed, top_ids, cache.costs)

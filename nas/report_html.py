@@ -159,7 +159,8 @@ def _trade_offs(data: dict[str, Any]) -> str:
             else '<p class="empty">no completed trial yet</p>'
         )
         target = (
-            f'<p class="note">The dashed line is the cost-aware reward\'s target ({t["target"]:.4g} {_e(t["unit"])}).</p>'
+            f'<p class="note">The dashed line is the cost-aware reward\'s target ({_e(t["target"])}); the '
+            "thin curve, the accuracy that would earn the best reward so far at each cost.</p>"
             if t["target"] is not None
             else ""
         )
@@ -253,7 +254,10 @@ def _decisions(d: dict[str, Any]) -> str:
         items = "".join(f"<li>{_e(c)}</li>" for c in d["changes"])
         parts.append(f'<h4>What moved most</h4><ul class="changes">{items}</ul>')
     else:
-        parts.append('<p class="note">No row moved by 10 percentage points or more from the start.</p>')
+        parts.append(
+            '<p class="note">No row moved beyond chance from the start (by 10 percentage points and 4.5 standard '
+            "errors).</p>"
+        )
     for h0, h1 in zip(d["start"].heatmaps, d["now"].heatmaps):
         parts.append(
             f'<h4 class="heat-title" data-kind="{_e(h1.kind)}">{_e(h1.title[:1].upper() + h1.title[1:])}</h4>'
@@ -310,7 +314,8 @@ def render(data: dict[str, Any]) -> str:
     stats = (
         _img(data["stats_image"], "controller statistics")
         if data["stats_image"]
-        else f'<p class="empty">The {_e(g["algorithm"])} controller reported no statistics over time yet.</p>'
+        else f'<p class="empty">No statistics over time: the {_e(g["algorithm"])} controller reported none '
+        "(random search has none; the others report after each trial).</p>"
     )
     bodies = {
         "glance": _glance(g, data["generated"]),
