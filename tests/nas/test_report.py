@@ -46,6 +46,7 @@ def search(tmp_path_factory):
     config = make_config(
         "fails_by_seed",
         **{"search.max_trials": 8, "search.report_every": 4, "search.snapshot_every": 3, "search.max_attempts": 1},
+        **{"reward.cost": "multiply_adds", "reward.cost_target": 5.6e9},  # a cost-aware reward: its target is drawn
     )
     summary = start_or_resume(config, wd, quiet=True)
     assert summary["failed"] > 0 and summary["completed"] > 0, summary
@@ -98,6 +99,12 @@ def test_the_report_command_writes_only_its_file_and_it_renders(search, tmp_path
     exported = export_best(search, 1, str(tmp_path / "best.json"), "json")[0]
     uri = re.search(r'download="rank01_trial\d+\.json" href="data:application/json;base64,([^"]+)"', text).group(1)
     assert base64.b64decode(uri).decode() == open(exported).read()
+    (tmp_path / "specs").mkdir()
+    (specs,) = export_best(search, 1, str(tmp_path / "specs"), "block_specs")
+    name = os.path.basename(specs)
+    uri = re.search(rf'download="{re.escape(name)}" href="data:application/json;base64,([^"]+)"', text).group(1)
+    assert base64.b64decode(uri).decode() == open(specs).read()
+    assert "The dashed line is the cost-aware reward's target (5.6 billion multiply-adds)" in text
     result = assert_renders(path, tmp_path, height=9000)
     assert result.seconds < 30, result.seconds
 
