@@ -123,6 +123,16 @@ class Controller(abc.ABC):
         """Numbers worth plotting (baseline, entropy, ...); empty by default."""
         return {}
 
+    def sample_policy(self, count: int, seed: int) -> list[tuple[int, ...]] | None:
+        """``count`` decision sequences drawn from what the algorithm would propose now, for statistics.
+
+        Changes nothing: neither the controller's state nor its next
+        proposals. None (the default) for an algorithm without a policy to
+        draw from (random search, evolution): a report then reads the
+        distribution off its proposals.
+        """
+        return None
+
 
 def encoding_signature(encoding: DecisionEncoding) -> dict[str, Any]:
     """A JSON-ready description of a search space and its decision sequence.

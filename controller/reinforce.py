@@ -165,6 +165,10 @@ class ReinforceController(BaseController):
             self._buffer = []
             self._policy_version += 1
 
+    def sample_policy(self, count: int, seed: int) -> list[tuple[int, ...]]:
+        """``count`` sequences from the current policy (``LSTMPolicy.sample_many``); changes nothing."""
+        return self.policy.sample_many(count, seed)
+
     def _push_queue(self, proposal: Proposal, reward: float) -> None:
         """Keeps the ``priority_queue_size`` best distinct sequences, best first (earlier first on ties)."""
         decisions = list(proposal.decisions)

@@ -262,6 +262,38 @@ class LSTMPolicy(keras.Model):
             self._cursor = None
         return SampledSequence(decisions, float(log_prob), float(entropy))
 
+    def sample_many(self, count: int, seed: int) -> list[tuple[int, ...]]:
+        """``count`` valid decision sequences drawn from the current policy together.
+
+        For statistics of the policy (what it would propose now), not for
+        proposals: the draws come from a NumPy generator seeded with ``seed``
+        (the same seed and weights give the same sequences), one batched pass
+        through the network instead of ``count`` graph runs, and nothing of
+        the policy or of ``sample``'s stream changes.
+        """
+        rng = np.random.default_rng(seed)
+        cursors = [self.encoding.cursor() for _ in range(count)]
+        masks = np.zeros((count, self.max_choices), dtype=bool)
+        tokens = np.zeros(count, dtype=np.int32)
+        with tf.device(DEVICE):
+            states = self._zero_states(count)
+            for t in range(self.num_points):
+                logits, states = self._step(tf.constant(tokens), tf.constant(t), states)
+                masks[:] = False
+                for i, cursor in enumerate(cursors):
+                    mask = cursor.mask()
+                    masks[i, : len(mask)] = mask
+                logits = np.where(masks, logits.numpy().astype(np.float64), -np.inf)
+                probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+                cumulative = np.cumsum(probs / probs.sum(axis=1, keepdims=True), axis=1)
+                draws = rng.random((count, 1))
+                # The first valid choice whose cumulative probability exceeds the draw.
+                choices = np.argmax((cumulative > draws) & masks, axis=1)
+                for cursor, choice in zip(cursors, choices):
+                    cursor.choose(int(choice))
+                tokens = (self._offsets[t] + choices).astype(np.int32)
+        return [tuple(cursor.decisions) for cursor in cursors]
+
     # ----- batches and weights ----------------------------------------------------
 
     def batch(self, sequences: Sequence[Sequence[int]]) -> SequenceBatch:

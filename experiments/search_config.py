@@ -9,7 +9,14 @@ import math
 # not what it computes. A trial's time limit is one: raising it after trials
 # were killed for running long re-runs nothing already recorded, it only
 # lets later attempts run longer.
-RUNTIME_KEYS = ("search.max_trials", "search.max_concurrent", "search.executor", "search.trial_timeout_s")
+# How often the HTML report is refreshed changes nothing the search computes either.
+RUNTIME_KEYS = (
+    "search.max_trials",
+    "search.max_concurrent",
+    "search.executor",
+    "search.trial_timeout_s",
+    "search.report_every",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +46,10 @@ class SearchConfig:
         the rest of the search, so each experiment sets it well above its
         expected trial time. Enforced by the Ray executor only: the local
         executor runs trials in this process and cannot kill one.
+      report_every: refresh ``WORKDIR/report.html`` (``nas.report``, the
+        file ``nas-search report`` writes) every this many results, and when
+        the run ends; 0 = never. A report that cannot be written is a
+        warning, never the end of the search.
     """
 
     max_trials: int = 100
@@ -53,6 +64,7 @@ class SearchConfig:
     fresh_worker_per_trial: bool = True
     snapshot_every: int = 10
     trial_timeout_s: float = 0.0
+    report_every: int = 10
 
     def validate(self) -> None:
         """Raises ValueError naming the first bad field."""
@@ -70,6 +82,8 @@ class SearchConfig:
             raise ValueError(f"search.max_attempts is {self.max_attempts}; must be >= 1")
         if self.snapshot_every < 1:
             raise ValueError(f"search.snapshot_every is {self.snapshot_every}; must be >= 1")
+        if self.report_every < 0:
+            raise ValueError(f"search.report_every is {self.report_every}; must be >= 0 (0 = no report)")
         if not math.isfinite(self.trial_timeout_s) or self.trial_timeout_s < 0:
             raise ValueError(f"search.trial_timeout_s is {self.trial_timeout_s}; must be >= 0 seconds (0 = no limit)")
         if self.evaluator != "proxy" and (":" not in self.evaluator or self.evaluator.startswith(":")):

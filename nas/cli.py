@@ -42,6 +42,7 @@ COMMANDS: dict[str, Command] = {
     "status": Command("nas.commands.status", "progress, best architectures and controller statistics"),
     "export": Command("nas.commands.export", "write the best architectures as JSON or block specs"),
     "plot": Command("nas.commands.plot", "PNG plots: rewards, and a diagram of the best architecture"),
+    "report": Command("nas.commands.report", "one self-contained HTML report of a search (opens from disk)"),
     "describe": Command("nas.commands.describe", "parameters, multiply-adds and shapes of one architecture"),
     "train": Command("nas.commands.train", "train and evaluate one architecture (also installed as nas-train)"),
     "proxy-check": Command(
@@ -49,7 +50,8 @@ COMMANDS: dict[str, Command] = {
     ),
 }
 # Commands that train or search need TensorFlow: it is imported first, quietly.
-TENSORFLOW_COMMANDS = ("search", "resume", "train", "proxy-check")
+# (report: it asks the controller for its policy's distributions.)
+TENSORFLOW_COMMANDS = ("search", "resume", "train", "proxy-check", "report")
 
 
 def _load(name: str):
@@ -60,8 +62,8 @@ def _usage() -> str:
     lines = ["usage: nas-search COMMAND [--flag=value ...]", "", "commands:"]
     for name, cmd in COMMANDS.items():
         flags_used = " ".join(f"--{f}" for f in _load(name).FLAGS_USED)
-        lines.append(f"  {name:<10} {cmd.help}")
-        lines.append(f"  {'':<10} {flags_used}")
+        lines.append(f"  {name:<11} {cmd.help}")
+        lines.append(f"  {'':<11} {flags_used}")
     return "\n".join(lines)
 
 

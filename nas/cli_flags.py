@@ -51,7 +51,18 @@ flags.DEFINE_integer(
     lower_bound=0,
 )
 flags.DEFINE_integer(
-    "top", None, "How many of the best architectures to list (status: 5, export: 1).", flag_values=FLAGS, lower_bound=1
+    "top",
+    None,
+    "How many of the best architectures to list (status: 5, export: 1, report: 5).",
+    flag_values=FLAGS,
+    lower_bound=1,
+)
+flags.DEFINE_string(
+    "output",
+    None,
+    "Where to write. export: a file (--top=1) or directory (default WORKDIR/export); "
+    "report: the HTML file (default WORKDIR/report.html).",
+    flag_values=FLAGS,
 )
 flags.DEFINE_string(
     "proxy_check",

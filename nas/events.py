@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import struct
 import time
 from typing import Any
 
@@ -50,3 +52,40 @@ class SearchEvents:
     def close(self) -> None:
         """Flushes and closes the file."""
         self._writer.close()
+
+
+def read_scalars(logdir: str) -> dict[str, dict[int, float]]:
+    """The scalars ``SearchEvents`` wrote to ``logdir``: ``{tag: {step: value}}``; reads only.
+
+    Event files are TFRecord files (a little-endian uint64 length, its
+    4-byte CRC, the serialized ``Event``, the data's 4-byte CRC), read here
+    without TensorFlow; files are read in name order (each run of a search
+    starts a new one, named by its start time), so a later run's value for a
+    step replaces an earlier one. A record cut short (a file being written,
+    or a killed writer) ends that file; the CRCs are not checked.
+    """
+    from google.protobuf.message import DecodeError
+    from tensorboard.compat.proto import event_pb2
+
+    out: dict[str, dict[int, float]] = {}
+    if not os.path.isdir(logdir):
+        return out
+    for name in sorted(n for n in os.listdir(logdir) if n.startswith("events.out.tfevents")):
+        with open(os.path.join(logdir, name), "rb") as f:
+            data = f.read()
+        pos = 0
+        while pos + 12 <= len(data):
+            (length,) = struct.unpack_from("<Q", data, pos)
+            end = pos + 12 + length + 4
+            if end > len(data):
+                break
+            event = event_pb2.Event()
+            try:
+                event.ParseFromString(data[pos + 12 : pos + 12 + length])
+            except DecodeError:  # a damaged record ends the file, as a torn one does
+                break
+            for value in event.summary.value:
+                if value.WhichOneof("value") == "simple_value":
+                    out.setdefault(value.tag, {})[int(event.step)] = float(value.simple_value)
+            pos = end
+    return out

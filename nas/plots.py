@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import IO
 
 from search_space import Architecture
 
@@ -19,16 +20,30 @@ def pyplot():
     return plt
 
 
+def _save(fig, path: str | IO[bytes], fmt: str) -> None:
+    """Writes ``fig`` to a file name (its directory created) or to an open binary file."""
+    if isinstance(path, str):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, format=fmt)
+
+
 def plot_rewards(
-    trials: list, path: str, title: str, window: int = 10, noise_std: float | None = None, noise_label: str = ""
-) -> str:
+    trials: list,
+    path: str | IO[bytes],
+    title: str,
+    window: int = 10,
+    fmt: str = "png",
+    noise_std: float | None = None,
+    noise_label: str = "",
+) -> str | IO:
     """Reward per trial, the best-so-far line and a moving average.
 
     Args:
       trials: ``Trial`` records of the log, any order.
-      path: the PNG to write.
+      path: the file to write, or an open binary file.
       title: the figure title.
       window: trials in the moving average.
+      fmt: the image format (``png``, ``svg``).
       noise_std: the reward's std between seeds (a proxy check's): a band
         of one std below the best so far shows which rewards are within
         noise of it.
@@ -83,13 +98,15 @@ def plot_rewards(
     else:
         ax.text(0.5, 0.5, "no finished trial yet", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
-    fig.savefig(path)
+    _save(fig, path, fmt)
     plt.close(fig)
     return path
 
 
-def plot_architecture(arch: Architecture, path: str, title: str) -> str:
+def plot_architecture(arch: Architecture, path: str | IO[bytes], title: str, fmt: str = "png") -> str | IO:
     """Blocks in build order left to right, height by level, cross-scale edges, outputs highlighted.
+
+    ``path`` is a file name or an open binary file; ``fmt`` the image format.
 
     Returns:
       ``path``.
@@ -182,7 +199,128 @@ def plot_architecture(arch: Architecture, path: str, title: str) -> str:
     )
     ax.grid(axis="y", alpha=0.2)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path)
+    _save(fig, path, fmt)
+    plt.close(fig)
+    return path
+
+
+def plot_cost_tradeoff(
+    costs: list[float],
+    values: list[float],
+    front: list[int],
+    path: str | IO[bytes],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    target: float | None = None,
+    iso_value: tuple[float, float, float, str] | None = None,
+    labels: dict[int, str] | None = None,
+    fmt: str = "png",
+) -> str | IO:
+    """A metric against a cost (log scale), the Pareto front drawn as a staircase.
+
+    Args:
+      costs, values: one point per trial.
+      front: indices of the Pareto front, cheapest first (``nas.pareto.pareto_front``).
+      path: a file name or an open binary file.
+      xlabel, ylabel, title: the texts.
+      target: a cost-aware reward's target, drawn as a vertical line.
+      iso_value: ``(reward, exponent within budget, exponent over budget, label)``:
+        the curve of metric values that earn ``reward`` at each cost (MnasNet's
+        ``metric * (cost / target) ** w``), with ``target`` set.
+      labels: text beside some points (index -> text), e.g. the best trials' ranks.
+      fmt: the image format.
+
+    Returns:
+      ``path``.
+    """
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
+    if costs:
+        on_front = set(front)
+        rest = [i for i in range(len(costs)) if i not in on_front]
+        ax.scatter(
+            [costs[i] for i in rest],
+            [values[i] for i in rest],
+            s=14 if len(rest) < 1000 else 8,
+            color="#4C72B0",
+            alpha=0.65 if len(rest) < 1000 else 0.35,
+            linewidths=0,
+            label="trial",
+        )
+        fx, fy = [costs[i] for i in front], [values[i] for i in front]
+        ax.step(fx, fy, where="post", color="#C44E52", linewidth=1.5, alpha=0.8)
+        ax.scatter(fx, fy, s=28, color="#C44E52", zorder=3, label=f"Pareto front ({len(front)})")
+        for i, text in (labels or {}).items():
+            ax.annotate(text, (costs[i], values[i]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        lo, hi = min(costs), max(costs)
+        if target is not None:
+            lo, hi = min(lo, target), max(hi, target)
+            ax.axvline(target, color="#8172B2", linestyle="--", linewidth=1.2, label="cost target")
+            if iso_value is not None:
+                reward, w_in, w_over, label = iso_value
+                span = [lo * (hi / lo) ** (k / 60) for k in range(61)] if hi > lo else [lo]
+                ys = [reward / (c / target) ** (w_in if c <= target else w_over) for c in span]
+                ax.plot(span, ys, color="#8172B2", linewidth=1.0, alpha=0.8, label=label)
+                top = max(values) if values else 1.0
+                ax.set_ylim(bottom=min(0.0, min(values)), top=top * 1.15 if top > 0 else 1.0)
+        if lo > 0 and hi / lo > 20:  # costs over more than an order of magnitude
+            ax.set_xscale("log")
+        ax.legend(loc="lower right", fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no completed trial yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path, fmt)
+    plt.close(fig)
+    return path
+
+
+def plot_series(
+    panels: list[tuple[str, list[tuple[str, list[float], list[float], str]]]],
+    path: str | IO[bytes],
+    *,
+    xlabel: str,
+    title: str,
+    fmt: str = "png",
+) -> str | IO:
+    """Panels of lines over a shared x axis (controller statistics over trials).
+
+    Args:
+      panels: ``(y label, [(line label, xs, ys, style), ...])`` per panel;
+        style ``"line"`` or ``"points"`` (faint dots, e.g. one per proposal).
+      path: a file name or an open binary file.
+      xlabel, title: the texts.
+      fmt: the image format.
+
+    Returns:
+      ``path``.
+    """
+    plt = pyplot()
+    n = max(1, len(panels))
+    fig, axes = plt.subplots(n, 1, figsize=(9, 1.2 + 2.2 * n), dpi=110, sharex=True, squeeze=False)
+    colours = ["#4C72B0", "#C44E52", "#55A868", "#8172B2"]
+    for ax, (ylabel, lines) in zip(axes[:, 0], panels):
+        for k, (label, xs, ys, style) in enumerate(lines):
+            colour = colours[k % len(colours)]
+            if style == "points":
+                dense = len(xs) >= 1000
+                ax.scatter(
+                    xs, ys, s=6 if dense else 14, color=colour, alpha=0.25 if dense else 0.55, linewidths=0, label=label
+                )
+            else:
+                ax.plot(xs, ys, color=colour, linewidth=1.6, label=label)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        if lines:
+            ax.legend(loc="best", fontsize=8)
+    axes[-1, 0].set_xlabel(xlabel)
+    axes[0, 0].set_title(title, fontsize=10)
+    fig.tight_layout()
+    _save(fig, path, fmt)
     plt.close(fig)
     return path

@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -21,6 +22,7 @@ from controller.base import Controller, ControllerStateError, FeedbackError, Pro
 from experiments.search_config import SearchConfig
 from nas.executors import Outcome, TrialTask
 from nas.trial_store import COMPLETED, FAILED, Trial, TrialStore
+from nas.user_errors import one_line
 from nas.workdir import Workdir, WorkdirError
 from search_space import Architecture, DecisionEncoding, architecture_to_dict
 
@@ -60,6 +62,16 @@ class EventWriter(Protocol):
 
     def trial_finished(self, store: TrialStore, trial: Trial, controller_stats: dict[str, Any]) -> None:
         """Called when a trial completes or fails for good."""
+
+
+class ReportWriter(Protocol):
+    """The HTML report a running search refreshes (``nas.report.PeriodicReport``)."""
+
+    def result_recorded(self, controller: Controller) -> str | None:
+        """Called after every result; writes the report when one is due."""
+
+    def write(self, controller: Controller) -> str:
+        """Writes the report now (when the run ends)."""
 
 
 def trial_seed(search_seed: int, trial_id: int) -> int:
@@ -107,6 +119,7 @@ class SearchLoop:
         executor: Executor | None = None,
         reporter: Reporter | None = None,
         events: EventWriter | None = None,
+        report: ReportWriter | None = None,
     ):
         self.workdir = workdir
         self.store = store
@@ -117,6 +130,8 @@ class SearchLoop:
         self.reward_fn = reward_fn
         self.reporter = reporter
         self.events = events
+        self.report = report
+        self._report_problem: str | None = None
         self.proposals: dict[int, Proposal] = {}
         self._queue: collections.deque[int] = collections.deque()
         self._leaders: dict[str, int] = {}  # fingerprint -> running trial id
@@ -128,12 +143,18 @@ class SearchLoop:
         self.warnings: list[str] = []
 
     def attach(
-        self, *, executor: Executor, events: EventWriter | None = None, reporter: Reporter | None = None
+        self,
+        *,
+        executor: Executor,
+        events: EventWriter | None = None,
+        reporter: Reporter | None = None,
+        report: ReportWriter | None = None,
     ) -> None:
         """Gives the loop where trials run and where it reports (after ``restore``: building them may write)."""
         self.executor = executor
         self.events = events
         self.reporter = reporter
+        self.report = report
 
     # ----- restore ---------------------------------------------------------------
 
@@ -267,6 +288,8 @@ class SearchLoop:
                 signal.signal(sig, handler)
             if finished:
                 self.snapshot()
+                if self.report is not None:
+                    self._refresh_report(self.report.write)
             # Leaving on an error (a full disk, a corrupt record...) writes no snapshot: the controller
             # may be ahead of the log (a proposal drawn whose record could not be appended), and a
             # snapshot only shortens the next replay.
@@ -383,6 +406,20 @@ class SearchLoop:
         self._since_snapshot += 1
         if self._since_snapshot >= self.config.snapshot_every:
             self.snapshot()
+        if self.report is not None:
+            self._refresh_report(self.report.result_recorded)
+
+    def _refresh_report(self, write: Callable[[Controller], Any]) -> None:
+        """Writes the HTML report; a failure is a warning on stderr (once per message), never the search's end."""
+        try:
+            write(self.controller)
+        except Exception as e:  # noqa: BLE001 - the report is a view; the search goes on without it
+            problem = one_line(e)
+            if problem != self._report_problem:
+                print(f"warning: the search report was not written: {problem}", file=sys.stderr, flush=True)
+            self._report_problem = problem
+            return
+        self._report_problem = None
 
     def snapshot(self) -> None:
         """Writes the controller's state as of the current end of the log."""

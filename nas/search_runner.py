@@ -170,7 +170,12 @@ def run_search(search: OpenSearch, *, ray_address: str | None = None, quiet: boo
             file=sys.stderr,
             flush=True,
         )
-    loop.attach(executor=executor, events=events, reporter=reporter)
+    report = None
+    if config.search.report_every > 0:
+        from nas.report import PeriodicReport
+
+        report = PeriodicReport(workdir.path, config, config.search.report_every)
+    loop.attach(executor=executor, events=events, reporter=reporter, report=report)
     try:
         loop.run(max_trials)
     finally:

@@ -9,12 +9,12 @@ from absl import flags
 
 from nas.cli_flags import FLAGS, UsageError
 from nas.commands.search import require_workdir
+from nas.export_formats import FORMATS
 
-flags.DEFINE_string("output", None, "File (--top=1) or directory to write (default WORKDIR/export).", flag_values=FLAGS)
 flags.DEFINE_enum(
     "format",
     "json",
-    ["json", "block_specs"],
+    list(FORMATS),
     "json: the project's schema; block_specs: reference tuples.",
     flag_values=FLAGS,
 )
@@ -29,9 +29,10 @@ def export_best(workdir_path: str, top: int, output: str | None, fmt: str) -> li
       WorkdirError: no search, or no completed trial yet.
       UsageError: --output is an existing file while several are exported.
     """
+    from nas.export_formats import export_filename, export_text
     from nas.trial_store import TrialStore
-    from nas.workdir import Workdir, WorkdirError, atomic_write_json
-    from search_space import Provenance, architecture_from_dict, architecture_to_block_specs, save_architecture
+    from nas.workdir import Workdir, WorkdirError
+    from search_space import architecture_from_dict, write_file_atomically
 
     workdir = Workdir(workdir_path)
     workdir.config()
@@ -48,15 +49,9 @@ def export_best(workdir_path: str, top: int, output: str | None, fmt: str) -> li
     paths = []
     for rank, trial in enumerate(best, start=1):
         arch, _ = architecture_from_dict(trial.architecture)
-        ext = "json" if fmt == "json" else "block_specs.json"
-        path = output if single_file else os.path.join(directory, f"rank{rank:02d}_trial{trial.trial_id:06d}.{ext}")
-        if fmt == "json":
-            provenance = Provenance(trial_id=trial.trial_id, reward=trial.reward, search_id=search_id)
-            save_architecture(path, arch, provenance)
-        else:
-            atomic_write_json(
-                path, [list(spec[:2]) + [list(spec[2]), spec[3]] for spec in architecture_to_block_specs(arch)]
-            )
+        path = output if single_file else os.path.join(directory, export_filename(rank, trial.trial_id, fmt))
+        text = export_text(arch, fmt, trial_id=trial.trial_id, reward=trial.reward, search_id=search_id)
+        write_file_atomically(path, text)
         paths.append(os.path.abspath(path))
     return paths
 

@@ -118,6 +118,13 @@ def exits(architecture, seed, trial_dir):
     os._exit(7)
 
 
+def fails_by_seed(architecture, seed, trial_dir):
+    """Raises for a third of the trials (by seed), scores the others: a search with failures, in-process."""
+    if seed % 3 == 0:
+        raise RuntimeError(f"toy failure: trial with seed {seed} raised on purpose")
+    return {"AP": _score(architecture), "AP50": 0.5}
+
+
 # ----- a proxy and a reference of known agreement (tests/nas/test_proxy_check.py) -----------------
 # An architecture's true quality q is uniform in [0, 1) (from its blocks); the proxy reports
 # q + N(0, TOY_PROXY_NOISE) and the reference q + N(0, TOY_REFERENCE_NOISE), each draw fixed by the
