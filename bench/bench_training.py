@@ -77,11 +77,11 @@ def _measure_steps(args) -> dict:
     """
     import tensorflow as tf
 
-    from proxy_trainer import trainer
     from proxy_trainer.detector.anchor_labeler import AnchorLabeler
     from proxy_trainer.detector.anchors import Anchors
     from proxy_trainer.detector.config import ModelConfig
     from proxy_trainer.detector.losses import retinanet_loss, weight_decay_loss
+    from proxy_trainer.training import trainer
     from proxy_trainer.training.config import TrainerConfig
     from proxy_trainer.training.runtime import resolve_runtime
 
