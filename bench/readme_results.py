@@ -162,6 +162,16 @@ def render_quickstart(result: dict[str, Any]) -> str:
     )
 
 
+def _queue_effect(tuning: dict[str, Any]) -> str:
+    """What the priority queue did on the tuning seeds, where the tuning result compares it."""
+    effects = [
+        f"`{reward}` {by['reinforce_no_queue']['best']['median']:.3f} -> {by['reinforce']['best']['median']:.3f}"
+        for reward, by in tuning["summary"].items()
+        if "reinforce_no_queue" in by and "reinforce" in by
+    ]
+    return "; median best without the priority queue -> with it: " + ", ".join(effects) if effects else ""
+
+
 def render_controllers(result: dict[str, Any], tuning: dict[str, Any], nas_rl: dict[str, Any]) -> str:
     """Search algorithms on the cheap rewards of ``bench/bench_controllers.py``: best found, the goal, time per call."""
     names = {"random": "random", "evolution": "evolution", "reinforce": "REINFORCE", "ppo": "PPO",
@@ -212,7 +222,8 @@ def render_controllers(result: dict[str, Any], tuning: dict[str, Any], nas_rl: d
         + f"\n\nTime per call (one update every `update_every` results), measured alone after the first update's "
         f"compile: {timing}. "
         f"Plot: `{result['plot']}`. Measured by {_provenance(result)}. The settings were chosen with "
-        f"`bench/results/controllers_tuning.json` ({_provenance(tuning)}); NAS-RL's own settings on the report "
+        f"`bench/results/controllers_tuning.json` ({_provenance(tuning)}{_queue_effect(tuning)}); NAS-RL's own "
+        "settings on the report "
         f"seeds are in `bench/results/controllers_nas_rl.json` ({_provenance(nas_rl)}).\n"
     )
 
