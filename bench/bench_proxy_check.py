@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         result = json.load(f)
     if args.output:
         stored = {
+            "seeds": {"proxy": list(range(args.seeds)), "reference": [1000 + k for k in range(args.seeds)]},
             "check_command": " ".join(cmd[:3] + ["--workdir=W"] + cmd[4:]),
             "this_run_s": round(time.time() - start, 1),
             "load_1min_mean_during": round(sum(loads) / len(loads), 2) if loads else None,
