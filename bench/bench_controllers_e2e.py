@@ -49,6 +49,7 @@ ALGORITHMS = {"reinforce": "spinenet49_coco_proxy", "evolution": "spinenet49_coc
 DEFAULT_REWARDS = ("noisy_ap", "connection_pattern", "deceptive_trap")
 CHECKPOINTS = (50, 100, 150, 200, 250, 300)
 MAX_SLEEP_S = 0.2
+_SPACE: dict = {}
 
 
 # ----- the evaluators (run in Ray workers) -------------------------------------------------------
@@ -59,7 +60,9 @@ def _evaluate(name: str, architecture: dict, seed: int) -> dict:
 
     arch, _ = architecture_from_dict(architecture)
     reward = REWARDS[name]
-    true = reward.fn(arch, SearchSpace())
+    # One space per worker process: the rewards cache their encoding by the space (bench_controllers._CACHE).
+    space = _SPACE.setdefault("space", SearchSpace())
+    true = reward.fn(arch, space)
     rng = random.Random(f"{seed}:{arch.fingerprint()}")
     time.sleep(rng.uniform(0.0, MAX_SLEEP_S))  # finish out of order
     observed = true + (rng.gauss(0.0, reward.noise_std) if reward.noise_std else 0.0)
