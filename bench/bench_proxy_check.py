@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -60,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
             "load_1min_mean_during": round(sum(loads) / len(loads), 2) if loads else None,
             "result": result,
         }
+        plot = os.path.join(args.workdir, "plots", "proxy_vs_reference.png")
+        if os.path.exists(plot):  # the README shows it beside the figures
+            stored["plot"] = os.path.relpath(os.path.splitext(args.output)[0] + ".png", ROOT)
+            shutil.copyfile(plot, os.path.join(ROOT, stored["plot"]))
         print(f"wrote {results_io.write(args.output, run, stored)}")
     return 0
 

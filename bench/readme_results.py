@@ -228,6 +228,108 @@ def render_controllers(result: dict[str, Any], tuning: dict[str, Any], nas_rl: d
     )
 
 
+def render_controllers_variants(result: dict[str, Any], nas_rl: dict[str, Any], ppo: dict[str, Any]) -> str:
+    """REINFORCE's sample-efficient setting beside NAS-RL's setting and PPO, on the same report seeds."""
+    from scipy.stats import mannwhitneyu
+
+    columns = [("REINFORCE, sample-efficient", result, "reinforce"), ("REINFORCE, NAS-RL's settings", nas_rl,
+               "reinforce_nas_rl"), ("PPO, sample-efficient", ppo, "ppo")]  # fmt: skip
+    for _, r, v in columns[1:]:
+        if r["seeds"] != result["seeds"] or r["trials"] != result["trials"]:
+            raise ValueError(f"{v}: seeds {r['seeds']} at {r['trials']} trials, not the report's")
+    head = ["reward"] + [f"{label}, best of {r['trials']}" for label, r, _ in columns]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    reinforce_wins = {v: 0 for _, _, v in columns[1:]}
+    for reward in result["rewards"]:
+        base = result["summary"][reward]["reinforce"]
+        cells = [f"`{reward}`"]
+        for _, r, v in columns:
+            e = r["summary"][reward][v]
+            cell = f"{e['best']['median']:.3f} [{e['best']['q1']:.3f}, {e['best']['q3']:.3f}]"
+            if v != "reinforce":
+                p = mannwhitneyu(e["per_seed"], base["per_seed"]).statistic / (
+                    len(e["per_seed"]) * len(base["per_seed"])
+                )
+                cell += f" (P over REINFORCE {p:.2f})"
+                reinforce_wins[v] += base["best"]["median"] >= e["best"]["median"]
+            cells.append(cell)
+        lines.append("| " + " | ".join(cells) + " |")
+    n = len(result["rewards"])
+    timing = "; ".join(
+        f"{label} propose {r['timing'][v]['propose_ms']['median']:.1f} ms, update "
+        f"{r['timing'][v]['update_ms']['median']:.1f} ms"
+        for label, r, v in columns[1:]
+        if v in r.get("timing", {})
+    )
+    return (
+        f"The other settings on the same report seeds ({_seeds(result['seeds'])}), each with its own draws; "
+        f"median [quartiles] of the best found, P the probability that its seed beats a REINFORCE seed. "
+        f"REINFORCE's sample-efficient setting has a median at least NAS-RL's settings' on "
+        f"{reinforce_wins['reinforce_nas_rl']} of {n} rewards and at least PPO's on {reinforce_wins['ppo']} of {n}."
+        "\n\n"
+        + "\n".join(lines)
+        + f"\n\nTime per call, each in its own run: {timing}. Measured by "
+        + "; ".join(f"`{_command(r)}` at {_when(r)}" for _, r, _ in columns[1:])
+        + (f". Plot: `{ppo['plot']}`" if ppo.get("plot") else "")
+        + ".\n"
+    )
+
+
+def render_proxy_check(stored: dict[str, Any]) -> str:
+    """``nas-search proxy-check`` on the quick start's experiment (bench_proxy_check.py): rank agreement, noise."""
+    r = stored["result"]
+    corr, noise, cost = r["correlation"], r["noise"], r["cost"]
+    epochs = [e for e in r["epochs"] if e.get("spearman_with_reference") is not None]
+    proxy_epochs = max(e["epoch"] for e in r["epochs"])
+    reference = ", ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["reference_overrides"].items()
+    )
+    labels = ("proxy", "reference")
+    means = {k: [a[k]["mean"] for a in r["archs"] if a.get(k)] for k in labels}
+    rows = [
+        ("mean AP over architectures", [f"{sum(means[k]) / len(means[k]):.3f}" for k in labels]),
+        ("std of the architectures' mean AP", [f"{noise[k]['between_var'] ** 0.5:.3f}" for k in labels]),
+        ("std between seeds (pooled over architectures)", [f"{noise[k]['seed_std']:.3f}" for k in labels]),
+        ("signal-to-noise (variance between architectures / between seeds)", [f"{noise[k]['snr']:.1f}" for k in labels]),
+        (f"cost per trial, mean (median) {cost['device']}-seconds",
+         [f"{cost[k]['mean_device_s']:.0f} ({cost[k]['median_s']:.0f})" for k in labels]),
+    ]  # fmt: skip
+    table = [f"| | proxy ({proxy_epochs} epochs) | reference (`{reference}`) |", "| --- | --- | --- |"]
+    table += [f"| {name} | {a} | {b} |" for name, (a, b) in rows]
+    by_epoch = ", ".join(f"{e['epoch']}: {e['spearman_with_reference']:.2f}" for e in epochs)
+    # The first epoch from which the AP ranks as the reference does about as well as the final proxy's.
+    final = corr["spearman"]["value"]
+    good = [e["epoch"] for e in epochs if all(x["spearman_with_reference"] >= 0.8 * final for x in epochs
+            if x["epoch"] >= e["epoch"])]  # fmt: skip
+    topk = ", ".join(f"top-{k} {v:.2f}" for k, v in r["top_k"].items())
+    seed_std, spread = noise["proxy"]["seed_std"], noise["proxy"]["between_var"] ** 0.5
+    return (
+        f"`{stored['check_command']}` on `{r['experiment']}`: {r['num_archs']} architectures (the two presets and "
+        f"{r['num_archs'] - 2} random ones), each trained with {r['seeds']} seeds under each recipe (proxy seeds "
+        f"{_seeds(stored['seeds']['proxy'])}, reference seeds {_seeds(stored['seeds']['reference'])}), "
+        f"{r['trials']['completed']} trials.\n\n"
+        + "\n".join(table)
+        + f"\n\nRank agreement of the mean proxy AP with the mean reference AP: Spearman's rho "
+        f"{final:.2f} [{corr['spearman']['low']:.2f}, {corr['spearman']['high']:.2f}], Kendall's tau "
+        f"{corr['kendall']['value']:.2f} [{corr['kendall']['low']:.2f}, {corr['kendall']['high']:.2f}] "
+        f"({corr['confidence']:.0%} bootstrap intervals over architectures, {corr['resamples_used']} resamples); "
+        f"top-k overlap {topk}. Spearman's rho with the reference of the proxy's AP after each epoch: {by_epoch}.\n\n"
+        f"What it means for the quick start, which trains each architecture once: the reward ranks architectures "
+        + ("much as" if final >= 0.8 else "only loosely as" if final >= 0.5 else "not as")
+        + f" the reference recipe does (`{reference}`), but one "
+        f"trial's reward carries seed noise of std {seed_std:.3f} AP against a spread of {spread:.3f} between "
+        f"architectures, so rewards closer than about {seed_std:.2f} are not told apart by one trial (`status "
+        f"--proxy_check` marks them)"
+        + (
+            f"; a proxy stopped before epoch {good[0]} of {proxy_epochs} would rank worse (rho with the reference "
+            f"below {0.8 * final:.2f})"
+            if good and good[0] > 1
+            else ""
+        )  # fmt: skip
+        + f". Plot: `{stored['plot']}`. Measured by {_provenance(stored)}.\n"
+    )
+
+
 def render_controllers_e2e(result: dict[str, Any]) -> str:
     """REINFORCE against evolution through ``nas-search search`` on Ray (bench_controllers_e2e.py)."""
     trials, n = result["trials"], len(next(iter(result["seeds"].values())))
@@ -476,6 +578,8 @@ def render_benchmarks(*results: dict[str, Any] | None) -> str:
 RENDERERS: dict[str, Callable[..., str]] = {
     "controllers": render_controllers,
     "controllers_e2e": render_controllers_e2e,
+    "controllers_variants": render_controllers_variants,
+    "proxy_check": render_proxy_check,
     "faults": render_faults,
     "synthetic_ap": render_synthetic_ap,
     "quickstart": render_quickstart,
@@ -489,6 +593,7 @@ SOURCES: dict[str, tuple[str, ...]] = {
     "quickstart_rewards": ("quickstart",),
     "model_parity": ("model",),
     "controllers": ("controllers", "controllers_tuning", "controllers_nas_rl"),
+    "controllers_variants": ("controllers", "controllers_nas_rl", "controllers_ppo"),
     "benchmarks": tuple(BENCHMARK_ROWS),
 }
 
