@@ -26,6 +26,12 @@ count. Parameters match the reference exactly too (28,631,822; backbone
 random architectures. The convolutions' own multiply-accumulates (99.9% of the
 total) are ``conv_multiply_adds``.
 
+A SpineNet-Mobile (``mbconv`` blocks; docs/search_space.md#spinenet-mobile) is
+walked the same way with its own stem, widths, blocks and resampling; its
+parameters and float operations equal the reference ``SpineNetMobile``'s too
+(``bench/bench_mobile.py``). Swish and hard-swish add the float operations the
+profiler counts in the reference's implementation of them (``activation``).
+
 The model is what reaches the outputs: a block that no later block consumes,
 that is not summed into an output, and is not an output in
 ``min_level..max_level`` is dead; Keras drops such layers from a functional
