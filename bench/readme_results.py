@@ -388,6 +388,34 @@ def render_model_parity(result: dict[str, Any]) -> str:
     )
 
 
+def render_mobile_parity(result: dict[str, Any]) -> str:
+    """SpineNet-Mobile: the reference's build against the cost model and our Keras models (bench_mobile.py)."""
+    parity = result["parity"]
+    rows = []
+    for p in parity["presets"]:
+        ref, pub, ours = p["reference"], p["published"], p["cost_model"]
+        same = "yes" if ref == ours and all(ref[k] == v for k, v in p["keras_params"].items()) else "**no**"
+        rows.append(
+            f"| `{p['model_id']}` | {p['input_size']} | {p['activation']} | {ref['backbone_params']:,} "
+            f"({pub['backbone_params']:,}) | {ref['backbone_float_ops'] // 2 / 1e9:.3f}B "
+            f"({pub['backbone_multiply_adds'] / 1e9:.3f}B) | {ref['params']:,} ({pub['params']:,}) | "
+            f"{ref['float_ops'] // 2 / 1e9:.3f}B ({pub['multiply_adds'] / 1e9:.3f}B) | {same} |"
+        )
+    exact = parity["checked"] - len(parity["mismatches"])
+    return (
+        f"The reference's SpineNet-Mobile ({result['reference']}, built from our block specs, measured side by "
+        "side with it), batch 1, 90 classes, 4 separable head convs of the endpoint width; in brackets the "
+        "figures issue 16 gives:\n\n"
+        "| model id | input | activation | backbone params | backbone multiply-adds | RetinaNet params | "
+        "RetinaNet multiply-adds | the cost model (and the Keras model's parameters) equal it |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows) + "\n\n"
+        f"Parameters and profiler float operations of the cost model equal the reference's on {exact}/"
+        f"{parity['checked']} architectures (the {len(parity['presets'])} presets, {parity['random']} random members "
+        f"of the Mobile space at tiny scalings with ReLU, swish and hard-swish, half with their head, seed "
+        f"{result['seeds'][0]}, and SpineNet-49 with swish): {_provenance(result)}.\n"
+    )
+
+
 # The 10-minute paper-size proxy trial the hosts are sized for (docs/proxy_recipe.md).
 TARGET_TRIAL_S = 600.0
 
@@ -585,6 +613,7 @@ RENDERERS: dict[str, Callable[..., str]] = {
     "quickstart": render_quickstart,
     "quickstart_rewards": render_quickstart_rewards,
     "model_parity": render_model_parity,
+    "mobile_parity": render_mobile_parity,
     "benchmarks": render_benchmarks,
 }
 # Results a section renders without (its renderer gets None): the Benchmarks table says which are missing.

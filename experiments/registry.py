@@ -103,11 +103,14 @@ def _builtin() -> dict[str, Callable[[], ExperimentConfig]]:
     """The experiments this package defines (its modules do not import the registry)."""
     from experiments.baselines import baseline_experiments
     from experiments.spinenet_coco import spinenet49_coco_proxy
+    from experiments.spinenet_mobile import spinenet_mobile_coco_proxy, synthetic_mobile_smoke
     from experiments.synthetic import synthetic_smoke
 
     return {
         "spinenet49_coco_proxy": spinenet49_coco_proxy,
         "synthetic_smoke": synthetic_smoke,
+        "spinenet_mobile_coco_proxy": spinenet_mobile_coco_proxy,
+        "synthetic_mobile_smoke": synthetic_mobile_smoke,
         **baseline_experiments(),
     }
 

@@ -36,10 +36,16 @@ flags.DEFINE_bool(
     flag_values=FLAGS,
 )
 flags.DEFINE_string(
-    "arch", None, "Architecture JSON file, or preset:NAME (spinenet49, resnet_like).", flag_values=FLAGS
+    "arch",
+    None,
+    "Architecture JSON file, or preset:NAME (spinenet49, resnet_like, spinenet_mobile49, spinenet_mobile49S, spinenet_mobile49XS).",
+    flag_values=FLAGS,
 )
 flags.DEFINE_string(
-    "model_id", None, "Published scaling and head size: 49S, 49, 96, 143, 190 or proxy.", flag_values=FLAGS
+    "model_id",
+    None,
+    "Published scaling and head size: 49S, 49, 96, 143, 190 or proxy; mobile49, mobile49S or mobile49XS for a SpineNet-Mobile.",
+    flag_values=FLAGS,
 )
 flags.DEFINE_integer("seed", 0, "Random seed of the trial.", flag_values=FLAGS, lower_bound=0)
 flags.DEFINE_integer(

@@ -1,9 +1,13 @@
-"""The SpineNet search space: architectures, decisions, sizes, files. Pure Python."""
+"""The SpineNet and SpineNet-Mobile search spaces: architectures, decisions, sizes, files. Pure Python."""
 
 from search_space.architecture import (
+    ALL_BLOCK_FNS,
     BLOCK_FNS,
     BOTTLENECK,
+    MBCONV,
     RESIDUAL,
+    SPINENET,
+    SPINENET_MOBILE,
     Architecture,
     BlockSpec,
     Scaling,
@@ -21,6 +25,7 @@ from search_space.presets import (
     resnet_like,
     resolve_architecture,
     spinenet49,
+    spinenet_mobile49,
 )
 from search_space.sampling import mutate_decisions, sample_architecture, sample_decisions
 from search_space.serialization import (
@@ -40,12 +45,16 @@ from search_space.space import SearchSpace
 from search_space.space_size import SpaceSize, space_size
 
 __all__ = [
+    "ALL_BLOCK_FNS",
     "BLOCK_FNS",
     "BOTTLENECK",
+    "MBCONV",
     "MODEL_PRESETS",
     "PRESET_PREFIX",
     "RESIDUAL",
     "SCHEMA_VERSION",
+    "SPINENET",
+    "SPINENET_MOBILE",
     "Architecture",
     "ArchitectureError",
     "BlockSpec",
@@ -76,6 +85,7 @@ __all__ = [
     "save_architecture",
     "space_size",
     "spinenet49",
+    "spinenet_mobile49",
     "validate_architecture",
     "write_file_atomically",
 ]

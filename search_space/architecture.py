@@ -22,6 +22,17 @@ BOTTLENECK = "bottleneck"
 RESIDUAL = "residual"
 # The two block types of the SpineNet paper, section 3.1 ("block adjustment").
 BLOCK_FNS = (BOTTLENECK, RESIDUAL)
+# SpineNet-Mobile's block (docs/search_space.md#spinenet-mobile): an inverted bottleneck
+# (MBConv) with squeeze-excitation.
+MBCONV = "mbconv"
+MOBILE_BLOCK_FNS = (MBCONV,)
+ALL_BLOCK_FNS = BLOCK_FNS + MOBILE_BLOCK_FNS
+
+# A network's family follows from its block types: a SpineNet is built of bottleneck and
+# residual blocks on a ResNet stem, a SpineNet-Mobile of MBConv blocks on its own stem.
+SPINENET = "spinenet"
+SPINENET_MOBILE = "spinenet_mobile"
+FAMILY_BLOCK_FNS = {SPINENET: BLOCK_FNS, SPINENET_MOBILE: MOBILE_BLOCK_FNS}
 
 # Output levels L3..L7, one block each (docs/search_space.md#meta-architecture).
 DEFAULT_OUTPUT_LEVELS = (3, 4, 5, 6, 7)
@@ -35,6 +46,21 @@ class StemBlock:
 
     level: int = 2
     block_fn: str = BOTTLENECK
+
+
+# The reference's Mobile stem is fixed (docs/search_space.md#spinenet-mobile): after a 3x3 stride-2
+# conv, an MBConv group at L1 and one at L2, each a stem candidate.
+MOBILE_STEM = (StemBlock(1, MBCONV), StemBlock(2, MBCONV))
+
+
+def block_family(block_fn: str) -> str:
+    """The family (``SPINENET`` or ``SPINENET_MOBILE``) a block type belongs to; SPINENET when unknown."""
+    return SPINENET_MOBILE if block_fn in MOBILE_BLOCK_FNS else SPINENET
+
+
+def default_stem(family: str) -> tuple[StemBlock, ...]:
+    """The stem candidates of the family's reference model."""
+    return MOBILE_STEM if family == SPINENET_MOBILE else (StemBlock(), StemBlock())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +90,11 @@ class BlockSpec:
 
 @dataclasses.dataclass(frozen=True)
 class Scaling:
-    """How a topology becomes a concrete network (docs/search_space.md#model-ids)."""
+    """How a topology becomes a concrete network (docs/search_space.md#model-ids).
+
+    A SpineNet-Mobile resamples without an alpha step, so ``resample_alpha``
+    changes nothing there (docs/search_space.md#spinenet-mobile).
+    """
 
     filter_size_scale: float = 1.0
     resample_alpha: float = 0.5
@@ -83,6 +113,11 @@ class Architecture:
     def __post_init__(self):
         object.__setattr__(self, "blocks", tuple(self.blocks))
         object.__setattr__(self, "stem", tuple(self.stem))
+
+    @property
+    def family(self) -> str:
+        """``SPINENET`` or ``SPINENET_MOBILE``, from the stem's block type (validation checks the blocks agree)."""
+        return block_family(self.stem[0].block_fn) if self.stem else SPINENET
 
     @property
     def num_stem(self) -> int:
@@ -204,7 +239,7 @@ def validate_architecture(
     min_level: int = DEFAULT_MIN_LEVEL,
     max_level: int = DEFAULT_MAX_LEVEL,
     output_levels: Sequence[int] = DEFAULT_OUTPUT_LEVELS,
-    block_fns: Iterable[str] = BLOCK_FNS,
+    block_fns: Iterable[str] = ALL_BLOCK_FNS,
 ) -> None:
     """Checks the rules every buildable SpineNet obeys, whatever the search space.
 
@@ -213,7 +248,9 @@ def validate_architecture(
       min_level: lowest level a block may have.
       max_level: highest level a block may have.
       output_levels: the levels that need exactly one output block each.
-      block_fns: the block types allowed.
+      block_fns: the block types allowed; an architecture's blocks must also be
+        of one family (``FAMILY_BLOCK_FNS``), and a SpineNet-Mobile has the
+        reference's fixed stem (``MOBILE_STEM``) and no block repeats.
 
     Raises:
       ArchitectureError: naming the block, the field and the allowed values.
@@ -227,10 +264,24 @@ def validate_architecture(
     for i, s in enumerate(arch.stem):
         if not isinstance(s, StemBlock):
             raise ArchitectureError(f"stem {i}: expected a StemBlock, got {type(s).__name__}")
+    family = arch.family
+    if family == SPINENET_MOBILE and arch.stem != MOBILE_STEM:
+        got = [(s.level, s.block_fn) for s in arch.stem]
+        raise ArchitectureError(
+            f"stem: a SpineNet-Mobile has the reference's fixed stem, an mbconv candidate at L1 and one at L2; got {got}"
+        )
+    for i, s in enumerate(arch.stem):
+        if family == SPINENET_MOBILE:
+            break  # checked whole above
         if not _is_int(s.level) or not min_level <= s.level <= max_level:
             raise ArchitectureError(f"stem {i}: level {s.level!r} is out of range; allowed {min_level}..{max_level}")
         if s.block_fn not in block_fns:
             raise ArchitectureError(f"stem {i}: block_fn {s.block_fn!r} is unknown; allowed {', '.join(block_fns)}")
+        if s.block_fn not in FAMILY_BLOCK_FNS[family]:
+            raise ArchitectureError(
+                f"stem {i}: block_fn {s.block_fn!r} does not go with a {family} stem; "
+                f"allowed {', '.join(FAMILY_BLOCK_FNS[family])}"
+            )
     if not arch.blocks:
         raise ArchitectureError("blocks: an architecture needs at least one block per output level")
     for k, b in enumerate(arch.blocks):
@@ -242,6 +293,11 @@ def validate_architecture(
             raise ArchitectureError(f"{where}: level {b.level!r} is out of range; allowed {min_level}..{max_level}")
         if b.block_fn not in block_fns:
             raise ArchitectureError(f"{where}: block_fn {b.block_fn!r} is unknown; allowed {', '.join(block_fns)}")
+        if b.block_fn not in FAMILY_BLOCK_FNS[family]:
+            raise ArchitectureError(
+                f"{where}: block_fn {b.block_fn!r} does not go with a {family} stem ({arch.stem[0].block_fn}); "
+                f"allowed {', '.join(FAMILY_BLOCK_FNS[family])} (a network is a SpineNet or a SpineNet-Mobile throughout)"
+            )
         if not isinstance(b.is_output, bool):
             raise ArchitectureError(f"{where}: is_output must be true or false, got {b.is_output!r}")
         if len(b.parents) != 2:
@@ -262,3 +318,9 @@ def validate_architecture(
             f"got output levels {out_levels} (blocks {[i for i, _ in outputs]})"
         )
     validate_scaling(arch.scaling)
+    if family == SPINENET_MOBILE and arch.scaling.block_repeats != 1:
+        # The reference applies each repeat of an MBConv group to the group's input, so only
+        # one block per group takes effect there; repeats are not modelled until they agree.
+        raise ArchitectureError(
+            f"scaling.block_repeats is {arch.scaling.block_repeats}; a SpineNet-Mobile has 1 block per group"
+        )

@@ -26,6 +26,12 @@ count. Parameters match the reference exactly too (28,631,822; backbone
 random architectures. The convolutions' own multiply-accumulates (99.9% of the
 total) are ``conv_multiply_adds``.
 
+A SpineNet-Mobile (``mbconv`` blocks; docs/search_space.md#spinenet-mobile) is
+walked the same way with its own stem, widths, blocks and resampling; its
+parameters and float operations equal the reference ``SpineNetMobile``'s too
+(``bench/bench_mobile.py``). Swish and hard-swish add the float operations the
+profiler counts in the reference's implementation of them (``activation``).
+
 The model is what reaches the outputs: a block that no later block consumes,
 that is not summed into an output, and is not an output in
 ``min_level..max_level`` is dead; Keras drops such layers from a functional
@@ -36,18 +42,20 @@ from __future__ import annotations
 
 import dataclasses
 
-from search_space.architecture import BOTTLENECK, Architecture, validate_architecture
+from search_space.architecture import SPINENET_MOBILE, Architecture, validate_architecture
 from search_space.errors import ArchitectureError
-from search_space.layer_costs import Tally, block_group_cost, head_cost, resample_cost
+from search_space.layer_costs import ACTIVATION_FLOPS, Tally, block_group_cost, head_cost, resample_cost
 from search_space.widths import (
-    BOTTLENECK_EXPANSION,
     FILTER_SIZE_MAP,
-    STEM_CONV_FILTERS,
+    MOBILE_STEM_CONV_KERNEL,
     STEM_CONV_KERNEL,
     STEM_LEVEL,
-    base_filters,
+    block_channels,
+    block_filters,
     check_input_size,
     level_size,
+    stem_conv_filters,
+    stem_level,
 )
 
 
@@ -141,7 +149,7 @@ def _check_levels(arch: Architecture, min_level: int, max_level: int) -> None:
         max_level=max(FILTER_SIZE_MAP),
         output_levels=tuple(range(min_level, max_level + 1)),
     )
-    previous = STEM_LEVEL
+    previous = stem_level(arch.family)
     for i, s in enumerate(arch.stem):
         if s.level not in (previous, previous + 1):
             raise ArchitectureError(
@@ -151,31 +159,52 @@ def _check_levels(arch: Architecture, min_level: int, max_level: int) -> None:
         previous = s.level
 
 
-def _walk_backbone(arch: Architecture, input_size: int, min_level: int, max_level: int):
+def _check_activation(activation: str) -> None:
+    if activation not in ACTIVATION_FLOPS:
+        raise ArchitectureError(f"activation {activation!r} is unknown; allowed {', '.join(ACTIVATION_FLOPS)}")
+
+
+def _stem_cost(arch: Architecture, input_size: int, activation: str) -> tuple[Tally, int]:
+    """The stem conv -> BN -> act (7x7 for a SpineNet, then its max-pool; 3x3 for a SpineNet-Mobile).
+
+    Returns:
+      The tally and the conv's width.
+    """
+    stem = Tally()
+    mobile = arch.family == SPINENET_MOBILE
+    filters = stem_conv_filters(arch.family, arch.scaling.filter_size_scale)
+    size = level_size(input_size, 1)
+    stem.conv(MOBILE_STEM_CONV_KERNEL if mobile else STEM_CONV_KERNEL, 3, filters, size)
+    stem.batch_norm(filters)
+    stem.act(activation, filters, size)
+    if not mobile:
+        stem.max_pool(filters, level_size(input_size, STEM_LEVEL))
+    return stem, filters
+
+
+def _walk_backbone(arch: Architecture, input_size: int, min_level: int, max_level: int, activation: str = "relu"):
     """Counts the stem, every running-list entry and the endpoint convs.
 
     Returns:
       (stem tally, entries, live entry indices, endpoint tally, endpoint shapes).
     """
     _check_levels(arch, min_level, max_level)
-    levels = [STEM_LEVEL, max_level] + [s.level for s in arch.stem] + [b.level for b in arch.blocks]
+    _check_activation(activation)
+    first = stem_level(arch.family)
+    levels = [first, max_level] + [s.level for s in arch.stem] + [b.level for b in arch.blocks]
     check_input_size(input_size, min(levels), max(levels))
     scale = arch.scaling
     repeats = scale.block_repeats
 
-    stem = Tally()
-    stem.conv(STEM_CONV_KERNEL, 3, STEM_CONV_FILTERS, level_size(input_size, 1))
-    stem.batch_norm(STEM_CONV_FILTERS)
-    stem.max_pool(STEM_CONV_FILTERS, level_size(input_size, STEM_LEVEL))
-
+    stem, channels = _stem_cost(arch, input_size, activation)
     entries: list[_Entry] = []
-    channels, level = STEM_CONV_FILTERS, STEM_LEVEL
+    level = first
     for i, s in enumerate(arch.stem):
         tally = Tally()
-        filters = base_filters(s.level, scale.filter_size_scale, f"stem {i}")
+        filters = block_filters(s.block_fn, s.level, scale.filter_size_scale, f"stem {i}")
         size_in, size = level_size(input_size, level), level_size(input_size, s.level)
         stride = 1 if s.level == level else 2
-        channels = block_group_cost(tally, s.block_fn, channels, filters, stride, repeats, size_in, size)
+        channels = block_group_cost(tally, s.block_fn, channels, filters, stride, repeats, size_in, size, activation)
         inputs = (i - 1,) if i else ()
         entries.append(_Entry(i, s.level, s.block_fn, (), (), False, size, channels, tally, inputs))
         level = s.level
@@ -184,9 +213,9 @@ def _walk_backbone(arch: Architecture, input_size: int, min_level: int, max_leve
     for k, b in enumerate(arch.blocks):
         idx = arch.num_stem + k
         where = f"block {idx}"
-        filters = base_filters(b.level, scale.filter_size_scale, where)
+        filters = block_filters(b.block_fn, b.level, scale.filter_size_scale, where)
         size = level_size(input_size, b.level)
-        channels = filters * BOTTLENECK_EXPANSION if b.block_fn == BOTTLENECK else filters
+        channels = block_channels(b.block_fn, filters)
         tally = Tally()
         for p in b.parents:
             parent = entries[p]
@@ -199,6 +228,7 @@ def _walk_backbone(arch: Architecture, input_size: int, min_level: int, max_leve
                 size,
                 channels,
                 scale.resample_alpha,
+                activation,
             )
             outgoing[p] += 1
         merged = []
@@ -210,7 +240,8 @@ def _walk_backbone(arch: Architecture, input_size: int, min_level: int, max_leve
                     merged.append(j)
                     outgoing[j] += 1
         tally.add_n(2 + len(merged), channels, size)
-        block_group_cost(tally, b.block_fn, channels, filters, 1, repeats, size, size)
+        tally.act(activation, channels, size)
+        block_group_cost(tally, b.block_fn, channels, filters, 1, repeats, size, size, activation)
         entries.append(
             _Entry(
                 idx,
@@ -242,6 +273,7 @@ def _walk_backbone(arch: Architecture, input_size: int, min_level: int, max_leve
         e = outputs[lv]
         endpoints.conv(1, e.channels, scale.endpoints_num_filters, e.size)
         endpoints.batch_norm(scale.endpoints_num_filters)
+        endpoints.act(activation, scale.endpoints_num_filters, e.size)
         shapes.append((lv, e.size, e.size, scale.endpoints_num_filters))
     return stem, entries, live, endpoints, tuple(shapes)
 
@@ -273,6 +305,8 @@ def model_cost(
     num_anchors: int = 9,
     min_level: int = 3,
     max_level: int = 7,
+    activation: str = "relu",
+    head_separable: bool = False,
 ) -> ModelCost:
     """Exact cost of the SpineNet backbone of ``architecture`` and its RetinaNet.
 
@@ -286,6 +320,10 @@ def model_cost(
       num_anchors: anchors per location (scales x aspect ratios).
       min_level: lowest endpoint level (P3).
       max_level: highest endpoint level (P7).
+      activation: ``"relu"``, ``"swish"`` or ``"hard_swish"`` (its float ops
+        per element are counted as the profiler counts the reference's).
+      head_separable: whether the head's convs are separable (depthwise 3x3
+        then 1x1), as in the SpineNet-Mobile RetinaNet.
 
     Returns:
       The ModelCost (batch 1, inference; see the module docstring).
@@ -295,7 +333,9 @@ def model_cost(
         not resample exactly, a scaling that leaves 0 channels somewhere, or a
         bad head setting; the message names the place.
     """
-    stem, entries, live, endpoints, endpoint_shapes = _walk_backbone(architecture, input_size, min_level, max_level)
+    stem, entries, live, endpoints, endpoint_shapes = _walk_backbone(
+        architecture, input_size, min_level, max_level, activation
+    )
     backbone = Tally()
     backbone.absorb(stem)
     for e in entries:
@@ -310,7 +350,9 @@ def model_cost(
         _positive_int("head_num_convs", head_num_convs, 0)
         _positive_int("head_num_filters", head_num_filters)
         _positive_int("num_anchors", num_anchors)
-        head, head_shapes = head_cost(endpoint_shapes, num_classes, num_anchors, head_num_convs, head_num_filters)
+        head, head_shapes = head_cost(
+            endpoint_shapes, num_classes, num_anchors, head_num_convs, head_num_filters, activation, head_separable
+        )
         total.absorb(head)
     blocks = tuple(
         BlockCost(

@@ -16,7 +16,11 @@ Parents index the running list in which ``0..m-1`` are the stem candidates.
 The reference block-spec form is the list of tuples
 ``(level, block_fn, (parent, parent), is_output)`` used by the public
 reference implementation, with the stem blocks first as
-``(2, "bottleneck", (None, None), False)``.
+``(2, "bottleneck", (None, None), False)``. A SpineNet-Mobile's list is the
+reference's Mobile form: its blocks only, as its stem is fixed.
+
+Without a ``stem``, an architecture gets its family's stem: SpineNet's two L2
+bottleneck candidates, or the Mobile stem when its blocks are ``mbconv``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,17 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from search_space.architecture import Architecture, BlockSpec, Scaling, StemBlock, validate_architecture
+from search_space.architecture import (
+    SPINENET,
+    SPINENET_MOBILE,
+    Architecture,
+    BlockSpec,
+    Scaling,
+    StemBlock,
+    block_family,
+    default_stem,
+    validate_architecture,
+)
 from search_space.errors import ArchitectureError
 
 SCHEMA_VERSION = 1
@@ -125,7 +139,7 @@ def architecture_from_dict(data: Any) -> tuple[Architecture, Provenance | None]:
     version = data["schema_version"]
     if version != SCHEMA_VERSION or isinstance(version, bool):
         raise ArchitectureError(f"schema_version: {version!r} is not supported; this version reads {SCHEMA_VERSION}")
-    stem = (StemBlock(), StemBlock())
+    stem = None
     if "stem" in data:
         raw_stem = data["stem"]
         if not isinstance(raw_stem, list):
@@ -139,12 +153,13 @@ def architecture_from_dict(data: Any) -> tuple[Architecture, Provenance | None]:
                 )
             )
         stem = tuple(items)
+    num_stem = len(stem) if stem is not None else 2  # both families' default stems have 2 candidates
     raw_blocks = data["blocks"]
     if not isinstance(raw_blocks, list):
         raise ArchitectureError(f"blocks: expected a list, got {_type_name(raw_blocks)}")
     blocks = []
     for k, b in enumerate(raw_blocks):
-        where = f"block {len(stem) + k}"
+        where = f"block {num_stem + k}"
         _check_keys(b, where, _BLOCK_KEYS, _BLOCK_KEYS)
         parents = b["parents"]
         if not isinstance(parents, list) or len(parents) != 2:
@@ -169,9 +184,14 @@ def architecture_from_dict(data: Any) -> tuple[Architecture, Provenance | None]:
         provenance = Provenance(
             **{k: (None if v is None else _expect(v, _PROVENANCE_TYPES[k], f"provenance.{k}")) for k, v in raw.items()}
         )
-    arch = Architecture(blocks=tuple(blocks), stem=stem, scaling=scaling)
+    arch = Architecture(blocks=tuple(blocks), stem=stem or _family_stem(blocks), scaling=scaling)
     validate_architecture(arch)
     return arch, provenance
+
+
+def _family_stem(blocks: Sequence[BlockSpec]) -> tuple[StemBlock, ...]:
+    """The stem of the blocks' family (SpineNet's when there are none)."""
+    return default_stem(block_family(blocks[0].block_fn) if blocks else SPINENET)
 
 
 def architecture_from_json(text: str | bytes) -> tuple[Architecture, Provenance | None]:
@@ -247,8 +267,15 @@ def write_file_atomically(path: str | os.PathLike, text: str) -> None:
 
 
 def architecture_to_block_specs(arch: Architecture) -> list[tuple]:
-    """The reference implementation's block-spec tuples, stem blocks first."""
-    specs: list[tuple] = [(s.level, s.block_fn, (None, None), False) for s in arch.stem]
+    """The reference implementation's block-spec tuples: stem blocks first, except for a SpineNet-Mobile.
+
+    The reference's SpineNet-Mobile takes its blocks only (its stem is fixed),
+    so that is the list written for one; parents still count the two stem
+    candidates.
+    """
+    specs: list[tuple] = []
+    if arch.family != SPINENET_MOBILE:
+        specs += [(s.level, s.block_fn, (None, None), False) for s in arch.stem]
     specs += [(b.level, b.block_fn, tuple(b.parents), b.is_output) for b in arch.blocks]
     return specs
 
@@ -256,7 +283,9 @@ def architecture_to_block_specs(arch: Architecture) -> list[tuple]:
 def architecture_from_block_specs(specs: Any, scaling: Scaling | None = None) -> Architecture:
     """Builds an architecture from reference block-spec tuples (or JSON lists).
 
-    Leading entries with parents ``(None, None)`` are the stem candidates.
+    Leading entries with parents ``(None, None)`` are the stem candidates; a
+    list of ``mbconv`` blocks without them (the reference's Mobile form) gets
+    the Mobile stem.
 
     Raises:
       ArchitectureError: malformed tuples or an invalid architecture.
@@ -283,6 +312,8 @@ def architecture_from_block_specs(specs: Any, scaling: Scaling | None = None) ->
             continue
         parents = tuple(_expect(p, int, f"{where}: parent") for p in parents)
         blocks.append(BlockSpec(level, block_fn, parents, is_output))
+    if not stem and blocks and block_family(blocks[0].block_fn) == SPINENET_MOBILE:
+        stem = list(default_stem(SPINENET_MOBILE))
     arch = Architecture(blocks=tuple(blocks), stem=tuple(stem), scaling=scaling or Scaling())
     validate_architecture(arch)
     return arch

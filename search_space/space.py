@@ -6,12 +6,17 @@ import dataclasses
 from collections.abc import Sequence
 
 from search_space.architecture import (
+    ALL_BLOCK_FNS,
     BLOCK_FNS,
     BOTTLENECK,
     DEFAULT_OUTPUT_LEVELS,
+    MOBILE_BLOCK_FNS,
+    MOBILE_STEM,
+    SPINENET_MOBILE,
     Architecture,
     Scaling,
     StemBlock,
+    block_family,
     validate_architecture,
 )
 from search_space.errors import ArchitectureError
@@ -22,6 +27,9 @@ from search_space.errors import ArchitectureError
 SPINENET49_INTERMEDIATE_ALLOCATION = ((2, 1), (3, 1), (4, 3), (5, 3), (6, 1), (7, 1))
 # Paper section 3.1, block adjustment: intermediate blocks shift level by -1..+2.
 LEVEL_SHIFTS = (-1, 0, 1, 2)
+# docs/search_space.md#spinenet-mobile: the published SpineNet-Mobile has SpineNet-49's
+# intermediate blocks plus a first L2 block that fuses the two stem candidates.
+SPINENET_MOBILE49_INTERMEDIATE_ALLOCATION = ((2, 2), (3, 1), (4, 3), (5, 3), (6, 1), (7, 1))
 # Paper section 5.1: in the proxy search intermediate blocks take parents
 # among the last 5 built blocks (Google's public re-implementation uses 4).
 DEFAULT_PARENT_WINDOW = 5
@@ -41,13 +49,16 @@ class SearchSpace:
         intermediate blocks that the scale permutation orders.
       output_levels: one output block per level, permuted among themselves.
       num_stem: m, the number of stem candidates (L2 bottleneck groups).
-      stem_level: level of every stem candidate.
+      stem_level: level of every stem candidate (of the last one for a
+        SpineNet-Mobile, whose stem is fixed: L1 and L2 MBConv groups).
       parent_window: intermediate blocks take parents among the last
         ``parent_window`` entries of the running list; None = unrestricted.
         Output blocks are never restricted.
       level_shifts: the block-adjustment level shifts of intermediate blocks;
         ``(0,)`` switches level adjustment off.
       block_fns: block types a block may pick; one type switches the choice off.
+        They are of one family: ``("mbconv",)`` makes a SpineNet-Mobile space,
+        with the Mobile stem.
       min_level: lowest level a block may end at.
       max_level: highest level a block may end at.
       scaling: the scaling attached to decoded architectures.
@@ -107,8 +118,18 @@ class SearchSpace:
         if not self.block_fns or len(set(self.block_fns)) != len(self.block_fns):
             bad(f"block_fns {list(self.block_fns)} must be distinct and non-empty")
         for fn in self.block_fns:
-            if fn not in BLOCK_FNS:
-                bad(f"block_fn {fn!r} is unknown; allowed {', '.join(BLOCK_FNS)}")
+            if fn not in ALL_BLOCK_FNS:
+                bad(f"block_fn {fn!r} is unknown; allowed {', '.join(ALL_BLOCK_FNS)}")
+        if len({block_family(fn) for fn in self.block_fns}) > 1:
+            bad(
+                f"block_fns {list(self.block_fns)} mix families; a space is SpineNet ({', '.join(BLOCK_FNS)}) "
+                f"or SpineNet-Mobile ({', '.join(MOBILE_BLOCK_FNS)})"
+            )
+        if self.family == SPINENET_MOBILE and (self.num_stem, self.stem_level) != (2, 2):
+            bad(
+                f"num_stem {self.num_stem} and stem_level {self.stem_level}: a SpineNet-Mobile space has the "
+                "reference's fixed stem, 2 candidates ending at L2"
+            )
         for level, count in self.level_allocation:
             if count and not self.valid_shifts(level):
                 bad(
@@ -116,6 +137,11 @@ class SearchSpace:
                 )
 
     # ----- derived quantities ---------------------------------------------------
+
+    @property
+    def family(self) -> str:
+        """``"spinenet"`` or ``"spinenet_mobile"``, from the block types."""
+        return block_family(self.block_fns[0])
 
     @property
     def num_intermediate(self) -> int:
@@ -153,6 +179,8 @@ class SearchSpace:
 
     def stem(self) -> tuple[StemBlock, ...]:
         """The stem candidates of every architecture in this space."""
+        if self.family == SPINENET_MOBILE:
+            return MOBILE_STEM
         return tuple(StemBlock(self.stem_level, BOTTLENECK) for _ in range(self.num_stem))
 
     # ----- membership ------------------------------------------------------------
@@ -173,6 +201,8 @@ class SearchSpace:
         )
         if arch.stem != self.stem():
             got = [(s.level, s.block_fn) for s in arch.stem]
+            if self.family == SPINENET_MOBILE:
+                raise ArchitectureError(f"stem: this space has the Mobile stem (mbconv at L1 and L2), got {got}")
             raise ArchitectureError(
                 f"stem: this space has {self.num_stem} stem candidates at L{self.stem_level} (bottleneck), got {got}"
             )

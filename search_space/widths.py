@@ -8,7 +8,7 @@ exactly between levels.
 
 from __future__ import annotations
 
-from search_space.architecture import BOTTLENECK
+from search_space.architecture import BOTTLENECK, MBCONV, SPINENET_MOBILE
 from search_space.errors import ArchitectureError
 
 # docs/search_space.md#block-widths: base channels per level, before filter_size_scale.
@@ -22,6 +22,51 @@ STEM_LEVEL = 2
 BOTTLENECK_EXPANSION = 4
 # RetinaNet (docs/search_space.md#retinanet-head): 4 box coordinates per anchor.
 BOX_PARAMS_PER_ANCHOR = 4
+
+# docs/search_space.md#spinenet-mobile (reference ``spinenet_mobile.py``): one width per level
+# before filter_size_scale; L0 is the stem conv's, a 3x3 stride-2 conv that ends at L1.
+MOBILE_FILTER_SIZE_MAP = {0: 8, 1: 16, 2: 24, 3: 40, 4: 80, 5: 112, 6: 112, 7: 112}
+MOBILE_STEM_CONV_KERNEL = 3
+MOBILE_STEM_LEVEL = 1
+# MBConv: a 1x1 expansion by 6, a 3x3 depthwise conv, squeeze-excitation of 0.2 of the
+# block's input width, a 1x1 projection (reference defaults of SpineNetMobile).
+MBCONV_EXPAND_RATIO = 6
+MBCONV_KERNEL = 3
+MBCONV_SE_RATIO = 0.2
+
+
+def stem_level(family: str) -> int:
+    """The level at which the stem conv (and, for a SpineNet, its max-pool) leaves the image."""
+    return MOBILE_STEM_LEVEL if family == SPINENET_MOBILE else STEM_LEVEL
+
+
+def filter_size_map(family: str) -> dict[int, int]:
+    """Base channels per level of a family."""
+    return MOBILE_FILTER_SIZE_MAP if family == SPINENET_MOBILE else FILTER_SIZE_MAP
+
+
+def stem_conv_filters(family: str, filter_size_scale: float) -> int:
+    """Width of the stem conv: 64 for a SpineNet (never scaled), ``int(8 * scale)`` for a SpineNet-Mobile."""
+    if family == SPINENET_MOBILE:
+        return _scaled(MOBILE_FILTER_SIZE_MAP, 0, filter_size_scale, "stem conv")
+    return STEM_CONV_FILTERS
+
+
+def block_filters(block_fn: str, level: int, filter_size_scale: float, where: str = "") -> int:
+    """Base channels of a block of type ``block_fn`` at ``level`` (its family's width table, scaled)."""
+    if block_fn == MBCONV:
+        return _scaled(MOBILE_FILTER_SIZE_MAP, level, filter_size_scale, where)
+    return base_filters(level, filter_size_scale, where)
+
+
+def block_channels(block_fn: str, filters: int) -> int:
+    """Output channels of a block with ``filters`` base channels (4x for a bottleneck)."""
+    return filters * BOTTLENECK_EXPANSION if block_fn == BOTTLENECK else filters
+
+
+def se_filters(c_in: int, se_ratio: float = MBCONV_SE_RATIO) -> int:
+    """Squeeze-excitation width of an MBConv block with ``c_in`` input channels: ``max(1, int(c_in * ratio))``."""
+    return max(1, int(c_in * se_ratio))
 
 
 def level_size(input_size: int, level: int) -> int:
@@ -57,16 +102,18 @@ def check_input_size(input_size: int, min_level: int = STEM_LEVEL, max_level: in
 
 def base_filters(level: int, filter_size_scale: float, where: str = "") -> int:
     """Base channels of a block at ``level``: ``int(FILTER_SIZE_MAP[level] * filter_size_scale)``."""
+    return _scaled(FILTER_SIZE_MAP, level, filter_size_scale, where)
+
+
+def _scaled(widths: dict[int, int], level: int, filter_size_scale: float, where: str) -> int:
     prefix = f"{where}: " if where else ""
-    if level not in FILTER_SIZE_MAP:
-        raise ArchitectureError(
-            f"{prefix}level {level} has no base width; allowed {min(FILTER_SIZE_MAP)}..{max(FILTER_SIZE_MAP)}"
-        )
-    filters = int(FILTER_SIZE_MAP[level] * filter_size_scale)
+    if level not in widths:
+        raise ArchitectureError(f"{prefix}level {level} has no base width; allowed {min(widths)}..{max(widths)}")
+    filters = int(widths[level] * filter_size_scale)
     if filters < 1:
         raise ArchitectureError(
             f"{prefix}filter_size_scale {filter_size_scale} leaves level {level} with 0 channels; "
-            f"use at least {1 / FILTER_SIZE_MAP[level]:g}"
+            f"use at least {1 / widths[level]:g}"
         )
     return filters
 

@@ -3,14 +3,18 @@
 Usage::
 
     nas-search describe --arch=FILE_OR_PRESET [--model_id=ID] [--input_size=N]
-        [--num_classes=K] [--head_num_convs=N] [--head_num_filters=N] [--json]
+        [--num_classes=K] [--head_num_convs=N] [--head_num_filters=N] [--activation=A] [--json]
 
-``--arch=preset:spinenet49`` (or ``preset:resnet_like``) selects a published
+``--arch=preset:spinenet49`` (or ``preset:resnet_like``, ``preset:spinenet_mobile49``,
+``preset:spinenet_mobile49S``, ``preset:spinenet_mobile49XS``) selects a published
 topology; anything else is an architecture file
 (``search_space.load_architecture``). ``--model_id`` (49S, 49, 96, 143, 190,
-proxy) replaces the architecture's scaling and sets the head size; without it
-the architecture's own scaling and a 4 x 256 head are used, and
-``--head_num_*`` override either. The figures come from
+proxy for a SpineNet; mobile49, mobile49S, mobile49XS for a SpineNet-Mobile)
+replaces the architecture's scaling and sets the head and the activation of its
+published figures; without it the architecture's own scaling, ReLU and the
+family's head are used (a SpineNet's 4 x 256 convs, a SpineNet-Mobile's 4
+separable convs of the endpoint width), and ``--head_num_*`` and
+``--activation`` override them. The figures come from
 ``search_space.cost_model`` (exact, no TensorFlow, instant): ``multiply_adds``
 is the TensorFlow profiler's float operations over two, the convention of the
 published figures (85.15B for SpineNet-49 at 640 px with 90 classes, as the
@@ -38,6 +42,13 @@ flags.DEFINE_integer(
     "head_num_filters", None, "Width of the head convs (default: the model id's, or 256).", flag_values=FLAGS
 )
 flags.DEFINE_integer("num_anchors", 9, "Anchors per location (scales x aspect ratios).", flag_values=FLAGS)
+flags.DEFINE_enum(
+    "activation",
+    None,
+    ["relu", "swish", "hard_swish"],
+    "Activation costed (default: the model id's, or relu); swish and hard-swish add float ops.",
+    flag_values=FLAGS,
+)
 
 FLAGS_USED = (
     "arch",
@@ -47,6 +58,7 @@ FLAGS_USED = (
     "head_num_convs",
     "head_num_filters",
     "num_anchors",
+    "activation",
     "json",
 )
 
@@ -56,35 +68,58 @@ def load_arch(spec: str | None, model_id: str | None):
 
     Raises:
       UsageError: --arch missing.
-      ArchitectureError: an unknown preset or model id, or a bad file.
+      ArchitectureError: an unknown preset or model id (or one of the other family), or a bad file.
     """
-    from search_space import model_preset, resolve_architecture
+    from search_space import resolve_architecture
+    from search_space.presets import scaling_for
 
     if not spec:
         raise UsageError("--arch is required: an architecture JSON file or preset:NAME")
     arch = resolve_architecture(spec)
     if model_id is not None:
-        arch = arch.with_scaling(model_preset(model_id).scaling)
+        arch = arch.with_scaling(scaling_for(arch, model_id))
     return arch
 
 
-def head_size(model_id: str | None) -> tuple[int, int]:
-    """(convs, filters) from the flags, else the model id's, else 4 x 256."""
-    from search_space import model_preset
+def effective_model_id(spec: str | None, model_id: str | None) -> str | None:
+    """``--model_id``, else the id a preset stands for (``preset:spinenet_mobile49S`` -> ``mobile49S``)."""
+    from search_space import PRESET_PREFIX
+    from search_space.presets import preset_model_id
 
-    if model_id is None:
-        convs, filters = DEFAULT_HEAD
-    else:
+    if model_id is not None or not spec or not spec.startswith(PRESET_PREFIX):
+        return model_id
+    return preset_model_id(spec[len(PRESET_PREFIX) :])
+
+
+def head_size(model_id: str | None, arch=None) -> tuple[int, int, bool]:
+    """(convs, filters, separable) from the flags, else the model id's, else the family's default head."""
+    from search_space import SPINENET_MOBILE, model_preset
+
+    if model_id is not None:
         preset = model_preset(model_id)
-        convs, filters = preset.head_num_convs, preset.head_num_filters
+        convs, filters, separable = preset.head_num_convs, preset.head_num_filters, preset.head_separable
+    elif arch is not None and arch.family == SPINENET_MOBILE:
+        # docs/search_space.md#spinenet-mobile: 4 separable convs of the endpoint width.
+        convs, filters, separable = 4, arch.scaling.endpoints_num_filters, True
+    else:
+        (convs, filters), separable = DEFAULT_HEAD, False
     if FLAGS.head_num_convs is not None:
         convs = FLAGS.head_num_convs
     if FLAGS.head_num_filters is not None:
         filters = FLAGS.head_num_filters
-    return convs, filters
+    return convs, filters, separable
 
 
-def describe(arch, convs: int, filters: int) -> dict:
+def activation(model_id: str | None) -> str:
+    """``--activation``, else the model id's (the one its published figures are measured with), else relu."""
+    from search_space import model_preset
+
+    if FLAGS.activation is not None:
+        return FLAGS.activation
+    return model_preset(model_id).activation if model_id is not None else "relu"
+
+
+def describe(arch, convs: int, filters: int, separable: bool = False, act: str = "relu", model_id=None) -> dict:
     """The JSON-ready description of ``arch`` at the flags' input size and class count."""
     from search_space.cost_model import model_cost
 
@@ -95,6 +130,8 @@ def describe(arch, convs: int, filters: int) -> dict:
         head_num_convs=convs,
         head_num_filters=filters,
         num_anchors=FLAGS.num_anchors,
+        activation=act,
+        head_separable=separable,
     )
     levels = [
         {"level": lv, "height": h, "width": w, "endpoint_channels": c, "cls_channels": k, "box_channels": b}
@@ -102,13 +139,16 @@ def describe(arch, convs: int, filters: int) -> dict:
     ]
     return {
         "fingerprint": arch.fingerprint(),
-        "model_id": FLAGS.model_id,
+        "family": arch.family,
+        "model_id": model_id,
         "scaling": dataclasses.asdict(arch.scaling),
         "input_size": FLAGS.input_size,
         "num_classes": FLAGS.num_classes,
         "num_anchors": FLAGS.num_anchors,
         "head_num_convs": convs,
         "head_num_filters": filters,
+        "head_separable": separable,
+        "activation": act,
         "params": cost.params,
         "multiply_adds": cost.multiply_adds,
         "backbone_params": cost.backbone_params,
@@ -124,14 +164,16 @@ def describe(arch, convs: int, filters: int) -> dict:
 
 def _print_table(out: dict) -> None:
     s = out["scaling"]
+    alpha = "no alpha step" if out["family"] == "spinenet_mobile" else f"alpha {s['resample_alpha']}"
     print(
-        f"architecture {out['fingerprint']}  model id {out['model_id'] or '-'}  "
-        f"scaling {s['filter_size_scale']} / alpha {s['resample_alpha']} / "
+        f"{out['family']} {out['fingerprint']}  model id {out['model_id'] or '-'}  "
+        f"scaling {s['filter_size_scale']} / {alpha} / "
         f"{s['endpoints_num_filters']} endpoint filters / {s['block_repeats']} repeats"
     )
+    separable = " separable" if out["head_separable"] else ""
     print(
         f"input {out['input_size']}x{out['input_size']}, {out['num_classes']} classes, {out['num_anchors']} anchors, "
-        f"head {out['head_num_convs']} x {out['head_num_filters']}"
+        f"head {out['head_num_convs']} x {out['head_num_filters']}{separable}, {out['activation']}"
     )
     print(f"  params          {out['params']:>16,}  (backbone {out['backbone_params']:,})")
     print(
@@ -165,9 +207,10 @@ def _print_table(out: dict) -> None:
 
 def cmd_describe() -> int:
     """Prints the cost and shapes of the detector of ``--arch``."""
-    arch = load_arch(FLAGS.arch, FLAGS.model_id)
-    convs, filters = head_size(FLAGS.model_id)
-    out = describe(arch, convs, filters)
+    model_id = effective_model_id(FLAGS.arch, FLAGS.model_id)
+    arch = load_arch(FLAGS.arch, model_id)
+    convs, filters, separable = head_size(model_id, arch)
+    out = describe(arch, convs, filters, separable, activation(model_id), model_id)
     if FLAGS.json:
         print(json.dumps(out, indent=2))
     else:

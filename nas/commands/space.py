@@ -21,11 +21,12 @@ def cmd_space() -> int:
     if FLAGS.json:
         out = dataclasses.asdict(size)
         out["experiment"] = config.name
+        out["family"] = space.family
         out["num_decisions"] = len(encoding)
         print(json.dumps(out, indent=2))
         return 0
     alloc = ", ".join(f"L{lv}:{c}" for lv, c in space.level_allocation)
-    print(f"experiment {config.name}: {size.num_blocks} scale-permuted blocks")
+    print(f"experiment {config.name}: {space.family}, {size.num_blocks} scale-permuted blocks")
     print(f"  intermediate allocation {alloc}; outputs L{', L'.join(map(str, space.output_levels))}")
     print(
         f"  parent window {space.parent_window}; level shifts {list(space.level_shifts)}; block types {list(space.block_fns)}"

@@ -62,10 +62,11 @@ def load_arch(spec: str, model_id: str | None, experiment_scaling):
     Raises:
       ArchitectureError: unknown preset or model id, or a bad architecture file.
     """
-    from search_space import model_preset, resolve_architecture
+    from search_space import resolve_architecture
+    from search_space.presets import scaling_for
 
-    scaling = model_preset(model_id).scaling if model_id else experiment_scaling
-    return resolve_architecture(spec).with_scaling(scaling)
+    arch = resolve_architecture(spec)
+    return arch.with_scaling(scaling_for(arch, model_id) if model_id else experiment_scaling)
 
 
 def load_config(model_id: str | None):
@@ -85,6 +86,7 @@ def load_config(model_id: str | None):
             "model.model_id": model_id,
             "model.head_num_convs": None,
             "model.head_num_filters": None,
+            "model.head_separable": None,
         }
     config = configure_experiment(
         FLAGS.experiment,

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from search_space import MODEL_PRESETS, Architecture, model_preset
+from search_space import MODEL_PRESETS, Architecture
 from search_space.cost_model import ModelCost, model_cost
+from search_space.presets import scaling_for
 from search_space.widths import check_input_size
 
-# Activations the search and the published recipes use (docs/search_space.md#blocks).
-ACTIVATIONS = ("relu", "swish")
+# Activations the search and the published recipes use (docs/search_space.md#blocks;
+# hard-swish: the SpineNet-Mobile models, docs/search_space.md#spinenet-mobile).
+ACTIVATIONS = ("relu", "swish", "hard_swish")
 # The reference RetinaNet head when no model id gives one (docs/search_space.md#model-ids).
 DEFAULT_HEAD_NUM_CONVS = 4
 DEFAULT_HEAD_NUM_FILTERS = 256
@@ -47,7 +49,7 @@ class LayerSpec:
     Attributes:
       min_level: lowest output level (P3).
       max_level: highest output level (P7).
-      activation: ``"relu"`` or ``"swish"``.
+      activation: ``"relu"``, ``"swish"`` or ``"hard_swish"``.
       bn_momentum: batch-norm moving-average momentum.
       bn_epsilon: batch-norm epsilon.
 
@@ -105,6 +107,8 @@ class ModelConfig:
       num_classes: sigmoid class logits per anchor (K; no background class).
       head_num_convs: convs per head subnet; None = the model id's (or 4).
       head_num_filters: width of the head convs; None = the model id's (or 256).
+      head_separable: separable head convs (3x3 depthwise then 1x1, the
+        SpineNet-Mobile head); None = the model id's (or plain convs).
       num_scales: anchor scales per octave.
       aspect_ratios: anchor aspect ratios (width / height).
       anchor_size: anchor side in units of the level's stride.
@@ -117,6 +121,7 @@ class ModelConfig:
     num_classes: int = 90
     head_num_convs: int | None = None
     head_num_filters: int | None = None
+    head_separable: bool | None = None
     num_scales: int = 3
     aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
     anchor_size: float = 3.0
@@ -149,11 +154,22 @@ class ModelConfig:
             filters = preset.head_num_filters if preset else DEFAULT_HEAD_NUM_FILTERS
         return convs, filters
 
+    def separable_head(self) -> bool:
+        """Whether the head's convs are separable: the field, else the model id's, else False."""
+        if self.head_separable is not None:
+            return self.head_separable
+        preset = MODEL_PRESETS.get(self.model_id) if self.model_id is not None else None
+        return bool(preset and preset.head_separable)
+
     def scaled(self, architecture: Architecture) -> Architecture:
-        """``architecture`` with the model id's scaling (unchanged when model_id is None)."""
+        """``architecture`` with the model id's scaling (unchanged when model_id is None).
+
+        Raises:
+          ArchitectureError: the model id scales the other family (e.g. ``49`` for a SpineNet-Mobile).
+        """
         if self.model_id is None:
             return architecture
-        return architecture.with_scaling(model_preset(self.model_id).scaling)
+        return architecture.with_scaling(scaling_for(architecture, self.model_id))
 
     def cost(self, architecture: Architecture) -> ModelCost:
         """Exact parameters and multiply-adds of the model ``build_model`` builds."""
@@ -167,6 +183,8 @@ class ModelConfig:
             num_anchors=self.num_anchors,
             min_level=self.min_level,
             max_level=self.max_level,
+            activation=self.activation,
+            head_separable=self.separable_head(),
         )
 
     def validate(self) -> None:
@@ -184,6 +202,8 @@ class ModelConfig:
             bad("head_num_convs", "null or an integer >= 0")
         if self.head_num_filters is not None and (not _is_int(self.head_num_filters) or self.head_num_filters < 1):
             bad("head_num_filters", "null or an integer >= 1")
+        if self.head_separable is not None and not isinstance(self.head_separable, bool):
+            bad("head_separable", "null, true or false")
         if not self.aspect_ratios or any(not r > 0 for r in self.aspect_ratios):
             bad("aspect_ratios", "a non-empty list of numbers > 0")
         if not self.anchor_size > 0:

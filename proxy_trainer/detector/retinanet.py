@@ -19,6 +19,9 @@ norm -> activation) then a 3x3 conv with bias to the outputs; the convs are
 shared by all levels, the batch norms are per level. Kernels start from
 N(0, 0.01), biases from 0, and the class bias from ``-log((1 - 0.01) / 0.01)``
 so every anchor starts at the prior probability 0.01 (focal-loss paper).
+With ``separable`` (the SpineNet-Mobile head) every conv is a 3x3 depthwise
+conv followed by a 1x1 conv with bias; as in the reference, the tower's keep
+Keras' default initializers and the output convs start from N(0, 0.03).
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from search_space.widths import BOX_PARAMS_PER_ANCHOR, level_size
 CLASS_PRIOR = 0.01
 # Reference RetinaNet head kernel initializer: N(0, 0.01).
 HEAD_KERNEL_STDDEV = 0.01
+# Reference separable head: its output convs' depthwise and pointwise kernels start from N(0, 0.03).
+SEPARABLE_OUTPUT_STDDEV = 0.03
 
 
 @keras.saving.register_keras_serializable(package="proxy_trainer")
@@ -56,6 +61,7 @@ class RetinaNetHead(keras.Model):
       num_filters: width of those convs.
       spec: levels, activation and batch norm (a ``LayerSpec``, its dict, or
         None for the defaults).
+      separable: separable convs (the SpineNet-Mobile head).
       **kwargs: ``name`` and ``trainable``.
     """
 
@@ -68,6 +74,7 @@ class RetinaNetHead(keras.Model):
         num_convs: int = 4,
         num_filters: int = 256,
         spec: LayerSpec | dict | None = None,
+        separable: bool = False,
         **kwargs,
     ):
         spec = LayerSpec.of(spec)
@@ -85,7 +92,19 @@ class RetinaNetHead(keras.Model):
             lv: keras.Input(shape=(level_size(input_size, int(lv)),) * 2 + (input_filters,), name=lv) for lv in levels
         }
 
-        def conv(filters: int, name: str, bias_init="zeros"):
+        def conv(filters: int, name: str, bias_init="zeros", output: bool = False):
+            if separable:
+                kernel_init = (
+                    dict(
+                        depthwise_initializer=keras.initializers.RandomNormal(stddev=SEPARABLE_OUTPUT_STDDEV),
+                        pointwise_initializer=keras.initializers.RandomNormal(stddev=SEPARABLE_OUTPUT_STDDEV),
+                    )
+                    if output
+                    else {}
+                )
+                return layers.SeparableConv2D(
+                    filters, 3, padding="same", bias_initializer=bias_init, name=name, **kernel_init
+                )
             return layers.Conv2D(
                 filters,
                 3,
@@ -99,11 +118,11 @@ class RetinaNetHead(keras.Model):
         subnets = {
             "cls": (
                 [conv(num_filters, f"cls_conv{i}") for i in range(num_convs)],
-                conv(num_anchors * num_classes, "cls_logits", prior_bias),
+                conv(num_anchors * num_classes, "cls_logits", prior_bias, output=True),
             ),
             "box": (
                 [conv(num_filters, f"box_conv{i}") for i in range(num_convs)],
-                conv(num_anchors * BOX_PARAMS_PER_ANCHOR, "box_deltas"),
+                conv(num_anchors * BOX_PARAMS_PER_ANCHOR, "box_deltas", output=True),
             ),
         }
         outputs = {"cls_outputs": {}, "box_outputs": {}}
@@ -130,6 +149,7 @@ class RetinaNetHead(keras.Model):
             "num_convs": num_convs,
             "num_filters": num_filters,
             "spec": spec.to_dict(),
+            "separable": separable,
         }
 
     def get_config(self) -> dict[str, Any]:
@@ -158,6 +178,7 @@ class RetinaNet(keras.Model):
       head_num_filters: width of the head convs.
       spec: levels, activation and batch norm of backbone and head (a
         ``LayerSpec``, its dict, or None for the defaults).
+      head_separable: separable head convs (the SpineNet-Mobile head).
       **kwargs: ``name`` and ``trainable``.
 
     Raises:
@@ -174,6 +195,7 @@ class RetinaNet(keras.Model):
         head_num_convs: int = 4,
         head_num_filters: int = 256,
         spec: LayerSpec | dict | None = None,
+        head_separable: bool = False,
         **kwargs,
     ):
         if isinstance(architecture, dict):
@@ -188,6 +210,7 @@ class RetinaNet(keras.Model):
             num_convs=head_num_convs,
             num_filters=head_num_filters,
             spec=spec,
+            separable=head_separable,
         )
         images = keras.Input(shape=(input_size, input_size, 3), name="images")
         outputs = head(backbone(images))
@@ -203,6 +226,7 @@ class RetinaNet(keras.Model):
             "head_num_convs": head_num_convs,
             "head_num_filters": head_num_filters,
             "spec": spec.to_dict(),
+            "head_separable": head_separable,
         }
 
     @property
@@ -233,6 +257,7 @@ def build_retinanet(
     head_num_convs: int = 4,
     head_num_filters: int = 256,
     spec: LayerSpec | None = None,
+    head_separable: bool = False,
 ) -> RetinaNet:
     """A RetinaNet on the SpineNet of ``architecture`` (see ``RetinaNet``)."""
     return RetinaNet(
@@ -243,6 +268,7 @@ def build_retinanet(
         head_num_convs=head_num_convs,
         head_num_filters=head_num_filters,
         spec=spec,
+        head_separable=head_separable,
     )
 
 
@@ -271,4 +297,5 @@ def build_model(model_config: ModelConfig, architecture: Architecture) -> Retina
         head_num_convs=convs,
         head_num_filters=filters,
         spec=model_config.layer_spec(),
+        head_separable=model_config.separable_head(),
     )

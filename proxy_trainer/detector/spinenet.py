@@ -12,6 +12,10 @@ and its block group. The output block of each level ``min_level..max_level``
 goes through a 1x1 conv, batch norm and activation to the endpoint width,
 giving P3..P7.
 
+A SpineNet-Mobile (an architecture of ``mbconv`` blocks) is built by the same
+walk with its own stem, blocks and resampling (``proxy_trainer.detector.mbconv``;
+docs/search_space.md#spinenet-mobile).
+
 The model is a functional Keras model, so blocks that reach no output are
 left out of it. ``search_space.cost_model`` counts the same network without
 TensorFlow; the tests check that both agree exactly.
@@ -23,62 +27,25 @@ import dataclasses
 from typing import Any
 
 import keras
-import tensorflow as tf
 from keras import layers
 
 from proxy_trainer.detector.config import LayerSpec
-from search_space import BOTTLENECK, Architecture, architecture_from_dict, architecture_to_dict
+from proxy_trainer.detector.layers import FusedBatchNormalization, LayerFactory
+from proxy_trainer.detector.mbconv import mbconv_block, mobile_stem_conv, sepconv_resample
+from search_space import BOTTLENECK, MBCONV, SPINENET_MOBILE, Architecture, architecture_from_dict, architecture_to_dict
 from search_space.cost_model import check_buildable
 from search_space.widths import (
-    BOTTLENECK_EXPANSION,
     STEM_CONV_FILTERS,
     STEM_CONV_KERNEL,
-    STEM_LEVEL,
-    base_filters,
+    block_channels,
+    block_filters,
     resample_filters,
+    stem_conv_filters,
+    stem_level,
 )
 
-
-@keras.saving.register_keras_serializable(package="proxy_trainer")
-class FusedBatchNormalization(layers.BatchNormalization):
-    """Keras batch norm computed by TensorFlow's fused kernel (as tf-keras does).
-
-    Same weights, arguments and semantics as ``keras.layers.BatchNormalization``
-    (training uses the batch statistics and updates the moving ones by
-    ``momentum``; the moving variance takes the unbiased batch variance, as in
-    the reference). Keras 3 computes batch norm from separate moment and
-    arithmetic ops, which makes a training step on CPU much slower; this layer
-    uses ``FusedBatchNormV3`` whenever it applies (TensorFlow backend, 4-D
-    channels-last input, no mask, no renorm) and Keras' own code otherwise.
-    """
-
-    def call(self, inputs, training=None, mask=None):
-        if (
-            keras.backend.backend() != "tensorflow"
-            or mask is not None
-            or getattr(self, "renorm", False)  # Keras before 3.14 has no renorm (and never renormalises)
-            or len(inputs.shape) != 4
-            or self.axis not in (3, -1)
-            or not (self.scale and self.center)
-        ):
-            return super().call(inputs, training=training, mask=mask)
-        x = tf.cast(inputs, tf.float32)  # batch norm overflows easily in 16 bits
-        args = dict(
-            scale=tf.convert_to_tensor(self.gamma),
-            offset=tf.convert_to_tensor(self.beta),
-            mean=tf.convert_to_tensor(self.moving_mean),
-            variance=tf.convert_to_tensor(self.moving_variance),
-            epsilon=self.epsilon,
-        )
-        if training and self.trainable:
-            y, moving_mean, moving_variance = tf.compat.v1.nn.fused_batch_norm(
-                x, is_training=True, exponential_avg_factor=1.0 - self.momentum, **args
-            )
-            self.moving_mean.assign(moving_mean)
-            self.moving_variance.assign(moving_variance)
-        else:
-            y, _, _ = tf.compat.v1.nn.fused_batch_norm(x, is_training=False, **args)
-        return tf.cast(y, self.compute_dtype)
+# Imported from here by the head and the tests; defined with the other shared layers.
+__all__ = ["FusedBatchNormalization", "SpineNet"]
 
 
 @dataclasses.dataclass
@@ -91,8 +58,8 @@ class _Entry:
     outgoing: int = 0
 
 
-class _SpineNetBuilder:
-    """Applies the layers of one SpineNet to symbolic tensors.
+class _SpineNetBuilder(LayerFactory):
+    """Applies the layers of one SpineNet (or SpineNet-Mobile) to symbolic tensors.
 
     Layer names carry the running-list index of the block they belong to
     (``block7_from3_down_conv``), so a model summary reads like the
@@ -100,53 +67,32 @@ class _SpineNetBuilder:
     """
 
     def __init__(self, architecture: Architecture, spec: LayerSpec):
+        super().__init__(spec)
         self.arch = architecture
         self.scaling = architecture.scaling
-        self.spec = spec
-
-    # ----- primitives -----------------------------------------------------------
-
-    def _conv(self, x, filters: int, kernel: int, strides: int, name: str):
-        return layers.Conv2D(
-            filters,
-            kernel,
-            strides=strides,
-            padding="same",
-            use_bias=False,
-            kernel_initializer="variance_scaling",
-            name=name,
-        )(x)
-
-    def _bn(self, x, name: str):
-        return FusedBatchNormalization(momentum=self.spec.bn_momentum, epsilon=self.spec.bn_epsilon, name=name)(x)
-
-    def _act(self, x, name: str):
-        return layers.Activation(self.spec.activation, name=name)(x)
-
-    def _conv_bn(self, x, filters: int, kernel: int, strides: int, name: str, act: bool):
-        x = self._bn(self._conv(x, filters, kernel, strides, f"{name}_conv"), f"{name}_bn")
-        return self._act(x, f"{name}_act") if act else x
 
     # ----- blocks ---------------------------------------------------------------
 
     def _block(self, x, block_fn: str, filters: int, strides: int, name: str):
         """A residual or bottleneck block (docs/search_space.md#blocks)."""
-        c_out = filters * BOTTLENECK_EXPANSION if block_fn == BOTTLENECK else filters
+        c_out = block_channels(block_fn, filters)
         shortcut = x
         if x.shape[-1] != c_out or strides != 1:
-            shortcut = self._conv_bn(x, c_out, 1, strides, f"{name}_proj", act=False)
+            shortcut = self.conv_bn(x, c_out, 1, strides, f"{name}_proj", act=False)
         if block_fn == BOTTLENECK:
-            x = self._conv_bn(x, filters, 1, 1, f"{name}_1x1a", act=True)
-            x = self._conv_bn(x, filters, 3, strides, f"{name}_3x3", act=True)
-            x = self._conv_bn(x, c_out, 1, 1, f"{name}_1x1b", act=False)
+            x = self.conv_bn(x, filters, 1, 1, f"{name}_1x1a", act=True)
+            x = self.conv_bn(x, filters, 3, strides, f"{name}_3x3", act=True)
+            x = self.conv_bn(x, c_out, 1, 1, f"{name}_1x1b", act=False)
         else:
-            x = self._conv_bn(x, filters, 3, strides, f"{name}_3x3a", act=True)
-            x = self._conv_bn(x, filters, 3, 1, f"{name}_3x3b", act=False)
+            x = self.conv_bn(x, filters, 3, strides, f"{name}_3x3a", act=True)
+            x = self.conv_bn(x, filters, 3, 1, f"{name}_3x3b", act=False)
         x = layers.Add(name=f"{name}_add")([x, shortcut])
-        return self._act(x, f"{name}_out")
+        return self.act(x, f"{name}_out")
 
     def _block_group(self, x, block_fn: str, filters: int, strides: int, name: str):
-        """``block_repeats`` blocks; only the first may stride or project."""
+        """``block_repeats`` blocks; only the first may stride or project (an MBConv group has one block)."""
+        if block_fn == MBCONV:
+            return mbconv_block(self, x, filters, strides, f"{name}_r0")
         for r in range(self.scaling.block_repeats):
             x = self._block(x, block_fn, filters, strides if r == 0 else 1, f"{name}_r{r}")
         return x
@@ -154,13 +100,17 @@ class _SpineNetBuilder:
     # ----- the network ----------------------------------------------------------
 
     def _build_stem(self, images) -> list[_Entry]:
-        """ResNet stem, then the stem candidates, each applied after the previous one."""
-        x = self._conv_bn(images, STEM_CONV_FILTERS, STEM_CONV_KERNEL, 2, "stem", act=True)
-        x = layers.MaxPooling2D(pool_size=3, strides=2, padding="same", name="stem_pool")(x)
-        level = STEM_LEVEL
+        """ResNet stem (or the Mobile stem conv), then the stem candidates, each applied after the previous one."""
+        family = self.arch.family
+        if family == SPINENET_MOBILE:
+            x = mobile_stem_conv(self, images, stem_conv_filters(family, self.scaling.filter_size_scale))
+        else:
+            x = self.conv_bn(images, STEM_CONV_FILTERS, STEM_CONV_KERNEL, 2, "stem", act=True)
+            x = layers.MaxPooling2D(pool_size=3, strides=2, padding="same", name="stem_pool")(x)
+        level = stem_level(family)
         candidates = []
         for i, stem_block in enumerate(self.arch.stem):
-            filters = base_filters(stem_block.level, self.scaling.filter_size_scale)
+            filters = block_filters(stem_block.block_fn, stem_block.level, self.scaling.filter_size_scale)
             strides = 1 if stem_block.level == level else 2
             x = self._block_group(x, stem_block.block_fn, filters, strides, f"stem{i}")
             candidates.append(_Entry(x, stem_block.block_fn, int(x.shape[1])))
@@ -172,13 +122,16 @@ class _SpineNetBuilder:
 
         1x1 conv to ``int(C_parent * alpha)`` -> BN -> act; down: 3x3 stride-2
         conv -> BN -> act, then stride-2 max-pools; up: nearest-neighbour by
-        the integer factor; finally 1x1 conv to the target width -> BN.
+        the integer factor; finally 1x1 conv to the target width -> BN. A
+        Mobile parent is resampled without the alpha step (``sepconv_resample``).
         """
+        if parent.block_fn == MBCONV:
+            return sepconv_resample(self, parent.tensor, parent.size, target_size, target_channels, name)
         reduced = resample_filters(int(parent.tensor.shape[-1]), parent.block_fn, self.scaling.resample_alpha)
-        x = self._conv_bn(parent.tensor, reduced, 1, 1, f"{name}_reduce", act=True)
+        x = self.conv_bn(parent.tensor, reduced, 1, 1, f"{name}_reduce", act=True)
         size = parent.size
         if size > target_size:
-            x = self._conv_bn(x, reduced, 3, 2, f"{name}_down", act=True)
+            x = self.conv_bn(x, reduced, 3, 2, f"{name}_down", act=True)
             size = int(x.shape[1])
             pools = 0
             while size > target_size:
@@ -186,7 +139,7 @@ class _SpineNetBuilder:
                 size, pools = int(x.shape[1]), pools + 1
         elif size < target_size:
             x = layers.UpSampling2D(size=target_size // size, interpolation="nearest", name=f"{name}_up")(x)
-        return self._conv_bn(x, target_channels, 1, 1, f"{name}_match", act=False)
+        return self.conv_bn(x, target_channels, 1, 1, f"{name}_match", act=False)
 
     def _build_scale_permuted_network(self, entries: list[_Entry], input_size: int) -> dict[int, Any]:
         """Builds the blocks in order; returns the output block of each level."""
@@ -194,8 +147,8 @@ class _SpineNetBuilder:
         m = self.arch.num_stem
         for k, spec in enumerate(self.arch.blocks):
             idx = m + k
-            filters = base_filters(spec.level, self.scaling.filter_size_scale)
-            channels = filters * BOTTLENECK_EXPANSION if spec.block_fn == BOTTLENECK else filters
+            filters = block_filters(spec.block_fn, spec.level, self.scaling.filter_size_scale)
+            channels = block_channels(spec.block_fn, filters)
             size = -(-input_size // 2**spec.level)
             parents = []
             for p in spec.parents:
@@ -209,7 +162,7 @@ class _SpineNetBuilder:
                         parents.append(entry.tensor)
                         entry.outgoing += 1
             x = layers.Add(name=f"block{idx}_sum")(parents)
-            x = self._act(x, f"block{idx}_sum_act")
+            x = self.act(x, f"block{idx}_sum_act")
             x = self._block_group(x, spec.block_fn, filters, 1, f"block{idx}")
             entries.append(_Entry(x, spec.block_fn, size))
             if spec.is_output:
@@ -220,7 +173,7 @@ class _SpineNetBuilder:
         """1x1 conv -> BN -> act to the common endpoint width: P{min_level}..P{max_level}."""
         width = self.scaling.endpoints_num_filters
         return {
-            str(level): self._conv_bn(outputs[level], width, 1, 1, f"p{level}", act=True) for level in self.spec.levels
+            str(level): self.conv_bn(outputs[level], width, 1, 1, f"p{level}", act=True) for level in self.spec.levels
         }
 
     def build(self, images, input_size: int) -> dict[str, Any]:
@@ -263,7 +216,7 @@ class SpineNet(keras.Model):
         check_buildable(architecture, input_size=input_size, min_level=spec.min_level, max_level=spec.max_level)
         images = keras.Input(shape=(input_size, input_size, 3), name="images")
         endpoints = _SpineNetBuilder(architecture, spec).build(images, input_size)
-        kwargs.setdefault("name", "spinenet")
+        kwargs.setdefault("name", architecture.family)
         super().__init__(inputs=images, outputs=endpoints, **kwargs)
         self._spinenet_config = {
             "architecture": architecture_to_dict(architecture),

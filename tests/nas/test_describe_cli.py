@@ -146,3 +146,30 @@ def test_describe_imports_no_tensorflow():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["params"] > 0
+
+
+@pytest.mark.parametrize(
+    "preset, size, params, backbone_params, madds",
+    [
+        ("spinenet_mobile49", 384, 2_386_162, 2_313_892, 1.023e9),
+        ("spinenet_mobile49S", 384, 1_062_678, 1_004_872, 0.523e9),
+        ("spinenet_mobile49XS", 256, 901_350, 869_400, 0.174e9),
+    ],
+)
+def test_spinenet_mobile_presets_describe_as_the_reference_measures_them(
+    run_cli, preset, size, params, backbone_params, madds
+):
+    # Issue 16's figures for Model Garden's SpineNetMobile (docs/search_space.md#spinenet-mobile).
+    r = run_cli("describe", f"--arch=preset:{preset}", f"--input_size={size}", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert (out["family"], out["head_separable"]) == ("spinenet_mobile", True)
+    assert (out["params"], out["backbone_params"]) == (params, backbone_params)
+    assert abs(out["multiply_adds"] / madds - 1) < 0.005
+
+
+def test_a_mobile_architecture_takes_only_mobile_model_ids(run_cli):
+    r = run_cli("describe", "--arch=preset:spinenet_mobile49", "--model_id=mobile49S", "--activation=relu", "--json")
+    out = json.loads(r.stdout)
+    assert (out["model_id"], out["activation"], out["head_num_filters"]) == ("mobile49S", "relu", 40)
+    one_line_error(run_cli("describe", "--arch=preset:spinenet_mobile49", "--model_id=49"), "its ids: mobile49")

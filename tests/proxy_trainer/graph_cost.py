@@ -10,7 +10,13 @@ example (batch 1, inference) with the TensorFlow profiler's conventions:
   output element for the bias when it has one;
 * ``Add`` of n tensors: ``n - 1`` per output element;
 * ``MaxPooling2D``: pool area per output element;
-* batch norm, activations, nearest-neighbour upsampling, input layers: zero.
+* ``DepthwiseConv2D``: ``2 * k_h * k_w`` per output element; ``SeparableConv2D``:
+  its depthwise part, then a 1x1 conv with its bias;
+* ``GlobalAveragePooling2D`` (a mean): one per input element; ``Multiply`` of
+  n tensors: ``n - 1`` per output element;
+* activations: the profiler's float ops of the reference's implementation of
+  each (swish 2 per element, hard-swish 3, hard-sigmoid 2, ReLU 0);
+* batch norm, nearest-neighbour upsampling, input layers: zero.
 
 Any other layer type is an error, so nothing is silently left uncounted.
 """
@@ -25,10 +31,11 @@ from keras import layers
 _FREE = (
     layers.InputLayer,
     layers.BatchNormalization,
-    layers.Activation,
     layers.ReLU,
     layers.UpSampling2D,
 )
+# Keras' name of each activation function -> float ops per element.
+_ACTIVATION_FLOPS = {"relu": 0, "linear": 0, "silu": 2, "hard_silu": 3, "hard_sigmoid": 2}
 
 
 def _elements(tensor) -> int:
@@ -42,7 +49,22 @@ def _node_flops(layer, node) -> int:
         out = _elements(node.output_tensors[0])
         flops = 2 * out * kernel_h * kernel_w * c_in_per_group
         return flops + (out if layer.use_bias else 0)
-    if isinstance(layer, layers.Add):
+    if isinstance(layer, layers.DepthwiseConv2D):
+        kernel_h, kernel_w = layer.kernel_size
+        out = _elements(node.output_tensors[0])
+        return 2 * out * kernel_h * kernel_w + (out if layer.use_bias else 0)
+    if isinstance(layer, layers.SeparableConv2D):
+        kernel_h, kernel_w = layer.kernel_size
+        out_tensor = node.output_tensors[0]
+        c_in = int(node.input_tensors[0].shape[-1])
+        spatial = math.prod(int(d) for d in out_tensor.shape[1:3])
+        out = _elements(out_tensor)
+        return 2 * spatial * c_in * kernel_h * kernel_w + 2 * out * c_in + (out if layer.use_bias else 0)
+    if isinstance(layer, layers.GlobalAveragePooling2D):
+        return _elements(node.input_tensors[0])
+    if isinstance(layer, layers.Activation):
+        return _ACTIVATION_FLOPS[layer.activation.__name__] * _elements(node.output_tensors[0])
+    if isinstance(layer, (layers.Add, layers.Multiply)):
         return (len(node.input_tensors) - 1) * _elements(node.output_tensors[0])
     if isinstance(layer, layers.MaxPooling2D):
         return math.prod(layer.pool_size) * _elements(node.output_tensors[0])

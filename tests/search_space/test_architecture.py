@@ -45,7 +45,8 @@ def test_spinenet49_is_valid_and_has_one_unconsumed_block():
     [
         (0, {"level": 9}, "block 2: level 9 is out of range; allowed 2..7"),
         (0, {"level": 1}, "block 2: level 1 is out of range; allowed 2..7"),
-        (3, {"block_fn": "mbconv"}, "block 5: block_fn 'mbconv' is unknown; allowed bottleneck, residual"),
+        (3, {"block_fn": "dense"}, "block 5: block_fn 'dense' is unknown; allowed bottleneck, residual, mbconv"),
+        (3, {"block_fn": "mbconv"}, "block 5: block_fn 'mbconv' does not go with a spinenet stem"),
         (3, {"parents": (2, 5)}, "block 5: parent 5 is not built yet; allowed 0..4"),
         (3, {"parents": (2, 9)}, "block 5: parent 9 is not built yet; allowed 0..4"),
         (3, {"parents": (-1, 2)}, "block 5: parent -1 is out of range; allowed 0..4"),
