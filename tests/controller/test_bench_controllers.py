@@ -85,3 +85,15 @@ def test_variant_parsing():
     assert config.policy_gradient.priority_queue_size > 0  # from the sample-efficient setting
     with pytest.raises(ValueError, match="unknown variant 'nope'"):
         bench.parse_variants("nope")
+
+
+def test_proxy_noise_reward_uses_the_stored_proxy_checks_seed_std():
+    import json
+    import os
+
+    path = os.path.join(bench.ROOT, "bench", "results", "proxy_check.json")
+    with open(path) as f:
+        measured = json.load(f)["result"]["noise"]["proxy"]["seed_std"]
+    spec = bench.REWARDS["noisy_ap_proxy_noise"]
+    assert spec.noise_std == pytest.approx(measured, abs=1e-4)
+    assert spec.fn is bench.noisy_ap and spec.noise_std != bench.REWARDS["noisy_ap"].noise_std
