@@ -11,7 +11,7 @@ from nas.executors import Outcome
 from nas.fidelity import MIN_CALIBRATION_PAIRS, RungPlan, calibrate, promoted, summary
 from nas.search_runner import SearchError, open_search, run_search, start_or_resume
 from nas.trial_store import TrialStore
-from tests.nas.test_search_loop import TOY, make_config
+from tests.nas.test_search_loop import make_config
 from tests.nas.toy_evaluators import curve_ap
 
 RUNGS = (1.0, 2.0, 5.0)
