@@ -19,6 +19,7 @@ RUNGS = (1.0, 2.0, 5.0)
 
 def asha_config(**overrides):
     base = {
+        "controller.algorithm": "random",  # cheap proposals; the resume tests use the RNN controller
         "search.fidelity": "asha",
         "search.rungs": RUNGS,
         "search.max_trials": 16,
