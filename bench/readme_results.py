@@ -627,6 +627,47 @@ def render_benchmarks(*results: dict[str, Any] | None) -> str:
     return "| what | command | result |\n| --- | --- | --- |\n" + "\n".join(rows) + "\n"
 
 
+def render_asha(result: dict[str, Any]) -> str:
+    """Multi-fidelity against full fidelity on the synthetic_smoke stand-in (``bench/bench_asha.py``)."""
+    runs, summary = result["runs"], result["summary"]
+    full = {r["seed"]: r for r in runs if r["variant"] == "full"}
+    rows = []
+    for variant, s in summary.items():
+        rs = [r for r in runs if r["variant"] == variant]
+        # Trial-seconds of a full-fidelity search of the same proposals: the full run's per proposal, same seed.
+        seconds = sorted(
+            full[r["seed"]]["trial_seconds"] / full[r["seed"]]["proposals"] * r["proposals"] / r["trial_seconds"]
+            for r in rs
+        )
+        wins = "-" if variant == "full" else f"{s['wins_against_full']} of {s['seeds']}"
+        rungs = ", ".join(f"{e:g}" for e in s["rungs"])
+        rows.append(
+            f"| `{variant}` | {rungs} | {s['low_fidelity'] or '-'} | {s['proposals_median']:.0f} | "
+            f"{s['epochs_median']:.0f} | {s['cost_ratio_median']:.2f}x | {seconds[len(seconds) // 2]:.2f}x | "
+            f"{s['best_true_ap_median']:.3f} | {wins} |"
+        )
+    capped = [r for r in runs if r["variant"] != "full" and r["proposals"] >= 50 * result["proposals_full"]]
+    note = ""
+    if capped:
+        names = ", ".join(f"`{r['variant']}` seed {r['seed']}" for r in capped)
+        note = (
+            f" In {names} the controller collapsed onto a few architectures and most of its "
+            f"{capped[0]['proposals']} proposals reused recorded results (no training): its cost ratio counts "
+            "them (an outlier the median leaves aside)."
+        )
+    return (
+        f"Measured by {_provenance(result)}: {len(result['seeds'])} seeds, {result['workers']} simulated workers; "
+        f"`full` trains {result['proposals_full']} proposals to {result['epochs']:g} epochs, each ASHA variant "
+        "proposes until it has trained as many epochs. Medians over seeds. Cost: epochs (and trial-seconds, "
+        "evaluations at rungs included) of a full-fidelity search of the same proposals divided by the "
+        "variant's. Quality: the noise-free 10-epoch AP of the best architecture found (the best observed "
+        "10-epoch AP among trials trained to the end), and on how many seeds it beat `full`'s." + note + "\n\n"
+        "| variant | rungs (epochs) | stopped trials' reward | proposals | epochs | fewer epochs | "
+        "fewer trial-seconds | best AP (10 epochs) | better than `full` |\n"
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n" + "\n".join(rows) + "\n"
+    )
+
+
 # Section name -> its renderer, called with the stored results that SOURCES names (default: the result
 # of the section's own name).
 RENDERERS: dict[str, Callable[..., str]] = {
@@ -635,6 +676,7 @@ RENDERERS: dict[str, Callable[..., str]] = {
     "controllers_variants": render_controllers_variants,
     "proxy_check": render_proxy_check,
     "faults": render_faults,
+    "asha": render_asha,
     "synthetic_ap": render_synthetic_ap,
     "quickstart": render_quickstart,
     "quickstart_rewards": render_quickstart_rewards,

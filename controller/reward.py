@@ -29,6 +29,8 @@ from typing import Any
 COST_NONE = "none"
 # Cost measures a cost-aware reward may use; the caller supplies the numbers.
 COST_MEASURES = ("multiply_adds", "params")
+# The rewards of a trial a multi-fidelity search stopped early (``nas.fidelity``).
+LOW_FIDELITY_REWARDS = ("calibrated", "raw", "skip")
 # MnasNet's soft-constraint exponent (Tan et al. 2019, section 3).
 MNASNET_EXPONENT = -0.07
 
@@ -47,6 +49,12 @@ class RewardConfig:
       cost_target: the budget in the cost's unit (e.g. ``85.4e9`` multiply-adds).
       exponent_within_budget: ``w`` when cost <= target.
       exponent_over_budget: ``w`` when cost > target.
+      low_fidelity: the reward of a trial that a multi-fidelity search
+        (``search.fidelity=asha``) stopped at a lower rung: ``calibrated``
+        (its metric mapped onto the final rung's scale by a monotone fit on
+        the trials that finished both rungs, ``nas.fidelity``), ``raw`` (the
+        metric at that rung as it is) or ``skip`` (no reward: the controller
+        is told the proposal failed, which its ``failure_policy`` handles).
     """
 
     metric: str = "AP"
@@ -54,6 +62,7 @@ class RewardConfig:
     cost_target: float = 0.0
     exponent_within_budget: float = MNASNET_EXPONENT
     exponent_over_budget: float = MNASNET_EXPONENT
+    low_fidelity: str = "calibrated"
 
     def validate(self) -> None:
         """Raises ValueError naming the first bad field."""
@@ -64,6 +73,10 @@ class RewardConfig:
             raise ValueError(f"reward.cost {self.cost!r} is unknown; allowed {', '.join(allowed)}")
         if self.cost != COST_NONE and not (math.isfinite(self.cost_target) and self.cost_target > 0):
             raise ValueError(f"reward.cost_target is {self.cost_target!r}; a cost-aware reward needs a target > 0")
+        if self.low_fidelity not in LOW_FIDELITY_REWARDS:
+            raise ValueError(
+                f"reward.low_fidelity {self.low_fidelity!r} is unknown; allowed {', '.join(LOW_FIDELITY_REWARDS)}"
+            )
         for name in ("exponent_within_budget", "exponent_over_budget"):
             value = getattr(self, name)
             if not math.isfinite(value) or value > 0:

@@ -93,6 +93,26 @@ class ExperimentConfig:
         self.controller.validate()
         self.reward.validate()
         self.search.validate()
+        rungs = self.fidelity_rungs()
+        if self.search.fidelity == "asha" and self.trainer.train_steps == 0 and rungs[-1] != self.trainer.epochs:
+            raise ConfigError(
+                f"search.rungs {list(rungs)} must end at trainer.epochs ({self.trainer.epochs:g}): the last rung "
+                "is the whole schedule"
+            )
+        if self.search.fidelity == "asha" and len(rungs) < 2:
+            raise ConfigError(f"search.rungs {list(rungs)}: search.fidelity=asha needs at least two rungs")
+
+    def fidelity_rungs(self) -> tuple[float, ...]:
+        """The epochs at which a multi-fidelity search evaluates a trial (``search.rungs``, or its default).
+
+        The default is 1/5, 2/5 and all of ``trainer.epochs``: 1, 2 and 5
+        epochs for the COCO proxy. With ``trainer.train_steps`` set, the last
+        rung means the end of those steps whatever its number.
+        """
+        if self.search.rungs:
+            return tuple(float(r) for r in self.search.rungs)
+        epochs = float(self.trainer.epochs)
+        return (epochs / 5, 2 * epochs / 5, epochs)
 
     def require_data(self) -> None:
         """Raises ConfigError unless the data can be looked for (COCO paths given)."""

@@ -18,6 +18,8 @@ RUNTIME_KEYS = (
     "search.report_every",
 )
 
+FIDELITIES = ("full", "asha")
+
 
 @dataclasses.dataclass(frozen=True)
 class SearchConfig:
@@ -46,6 +48,18 @@ class SearchConfig:
         the rest of the search, so each experiment sets it well above its
         expected trial time. Enforced by the Ray executor only: the local
         executor runs trials in this process and cannot kill one.
+      fidelity: ``"full"`` (every trial trains for the whole schedule) or
+        ``"asha"`` (asynchronous successive halving, ``nas.fidelity``: a trial
+        is evaluated at each of ``rungs`` and continues from its checkpoint
+        only when its result is in the top ``1/reduction_factor`` of the
+        results recorded at that rung so far; the others stop there and get a
+        low-fidelity reward, ``reward.low_fidelity``).
+      rungs: with ``asha``, the epochs at which a trial is evaluated,
+        ascending; the last is the whole schedule (``trainer.epochs``).
+        Empty: 1/5, 2/5 and all of ``trainer.epochs`` (1, 2 and 5 epochs
+        for the COCO proxy).
+      reduction_factor: with ``asha``, 1 in this many results at a rung is
+        promoted (3: the top third).
       report_every: refresh ``WORKDIR/report.html`` (``nas.report``, the
         file ``nas-search report`` writes) every this many results, and when
         the run ends; 0 = never. A report that cannot be written is a
@@ -65,6 +79,9 @@ class SearchConfig:
     snapshot_every: int = 10
     trial_timeout_s: float = 0.0
     report_every: int = 10
+    fidelity: str = "full"
+    rungs: tuple[float, ...] = ()
+    reduction_factor: float = 3.0
 
     def validate(self) -> None:
         """Raises ValueError naming the first bad field."""
@@ -86,5 +103,12 @@ class SearchConfig:
             raise ValueError(f"search.report_every is {self.report_every}; must be >= 0 (0 = no report)")
         if not math.isfinite(self.trial_timeout_s) or self.trial_timeout_s < 0:
             raise ValueError(f"search.trial_timeout_s is {self.trial_timeout_s}; must be >= 0 seconds (0 = no limit)")
+        if self.fidelity not in FIDELITIES:
+            raise ValueError(f"search.fidelity {self.fidelity!r} is unknown; allowed {', '.join(FIDELITIES)}")
+        rungs = self.rungs
+        if any(not (math.isfinite(r) and r > 0) for r in rungs) or any(a >= b for a, b in zip(rungs, rungs[1:])):
+            raise ValueError(f"search.rungs is {list(rungs)}; must be ascending epochs, each > 0")
+        if not (math.isfinite(self.reduction_factor) and self.reduction_factor > 1):
+            raise ValueError(f"search.reduction_factor is {self.reduction_factor}; must be > 1")
         if self.evaluator != "proxy" and (":" not in self.evaluator or self.evaluator.startswith(":")):
             raise ValueError(f"search.evaluator {self.evaluator!r} must be 'proxy' or module:function")

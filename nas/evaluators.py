@@ -1,7 +1,9 @@
 """What runs inside a worker: one trial of one architecture.
 
 An evaluator is a function ``evaluate(architecture: dict, seed: int,
-trial_dir: str) -> dict`` returning metrics (numbers). The built-in one
+trial_dir: str) -> dict`` returning metrics (numbers). A multi-fidelity search
+(``search.fidelity=asha``) calls it with ``epochs=E`` too: train to epoch E
+(continuing from what ``trial_dir`` holds) and return the metrics there. The built-in one
 trains the proxy RetinaNet and evaluates COCO AP; ``--evaluator=module:function``
 replaces it with the user's own. The evaluator is named by a string so that
 Ray workers import it themselves.
@@ -52,6 +54,17 @@ def load_evaluator(spec: str) -> Callable[..., dict]:
     return fn
 
 
+def accepts_epochs(fn: Callable[..., Any]) -> bool:
+    """Whether a user's evaluator can be called with ``epochs=`` (what ``search.fidelity=asha`` needs)."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "epochs" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
 def check_metrics(metrics: Any) -> dict[str, Any]:
     """Makes an evaluator's return value safe to log.
 
@@ -81,8 +94,14 @@ def run_trial(
     seed: int,
     trial_dir: str,
     experiment_config: dict[str, Any] | None = None,
+    epochs: float | None = None,
+    final_rung: bool = True,
 ) -> dict[str, Any]:
     """Runs one trial; the body of a worker task.
+
+    ``epochs`` (a multi-fidelity search): the rung to train to. The proxy
+    evaluator stops there (``trainer.stop_at_epoch``) unless it is the
+    ``final_rung``; a user's evaluator gets it as ``epochs=``.
 
     Returns:
       ``{"metrics": {...}, "worker": "host:pid", "timings": {"evaluate_s": ...}}``.
@@ -98,7 +117,12 @@ def run_trial(
     fn = load_evaluator(evaluator)
     start = time.time()
     if evaluator == PROXY_EVALUATOR:
+        if epochs is not None and not final_rung and experiment_config is not None:
+            trainer = {**experiment_config.get("trainer", {}), "stop_at_epoch": float(epochs)}
+            experiment_config = {**experiment_config, "trainer": trainer}
         metrics = fn(architecture, seed, trial_dir, experiment_config)
+    elif epochs is not None:
+        metrics = fn(architecture, seed, trial_dir, epochs=epochs)
     else:
         metrics = fn(architecture, seed, trial_dir)
     metrics = check_metrics(metrics)

@@ -37,7 +37,8 @@ class TrialTask:
 
     ``evaluator`` and ``experiment_config``, when given, replace the
     executor's own for this attempt (a proxy check runs two recipes on one
-    executor); None uses the executor's.
+    executor); None uses the executor's. ``epochs`` and ``final_rung`` are
+    the rung of a multi-fidelity search (``run_trial``).
     """
 
     trial_id: int
@@ -47,6 +48,8 @@ class TrialTask:
     trial_dir: str
     evaluator: str | None = None
     experiment_config: dict[str, Any] | None = None
+    epochs: float | None = None  # a multi-fidelity search's rung: train to this epoch (None: the whole schedule)
+    final_rung: bool = True
 
     def evaluator_and_config(self, default: tuple[str, dict | None]) -> tuple[str, dict | None]:
         """The evaluator and config this attempt runs with: its own, else ``default`` (the executor's)."""
@@ -111,7 +114,9 @@ class LocalExecutor:
         task = self._queue.popleft()
         evaluator, config = task.evaluator_and_config(self._args)
         try:
-            result = run_trial(evaluator, task.architecture, task.seed, task.trial_dir, config)
+            result = run_trial(
+                evaluator, task.architecture, task.seed, task.trial_dir, config, task.epochs, task.final_rung
+            )
             return [Outcome(task, result=result)]
         except Exception as e:  # noqa: BLE001 - a trial's failure is recorded, never fatal
             return [Outcome(task, error=_one_line(e), kind="error", details=traceback.format_exc())]
@@ -120,7 +125,7 @@ class LocalExecutor:
         self._queue.clear()
 
 
-def _run_attempt(marker: str, evaluator: str, architecture, seed, trial_dir, experiment_config):
+def _run_attempt(marker: str, evaluator: str, architecture, seed, trial_dir, experiment_config, rung=(None, True)):
     """The Ray task of one attempt: says that it runs, and where, then runs the trial.
 
     The driver starts an attempt's clock when the marker appears, so a trial
@@ -130,7 +135,7 @@ def _run_attempt(marker: str, evaluator: str, architecture, seed, trial_dir, exp
     if marker:
         where = {"host": socket.gethostname(), "pid": os.getpid()}
         _kv("internal_kv_put", marker.encode(), json.dumps(where).encode(), True)
-    return run_trial(evaluator, architecture, seed, trial_dir, experiment_config)
+    return run_trial(evaluator, architecture, seed, trial_dir, experiment_config, *rung)
 
 
 def _kv(method: str, *args: Any) -> Any:
@@ -260,7 +265,8 @@ class RayExecutor:
     def submit(self, task: TrialTask) -> None:
         evaluator, config = task.evaluator_and_config(self._args)
         marker = f"{self._run_id}{task.trial_id}/{task.attempt}" if self._time_limit else ""
-        ref = self._remote.remote(marker, evaluator, task.architecture, task.seed, task.trial_dir, config)
+        rung = (task.epochs, task.final_rung)
+        ref = self._remote.remote(marker, evaluator, task.architecture, task.seed, task.trial_dir, config, rung)
         self._pending[ref] = _Attempt(task, marker)
 
     def wait(self, timeout: float) -> list[Outcome]:

@@ -437,6 +437,7 @@ def build_report(
         ]
         failure_kinds = collections.Counter((t.error or "").split(":", 1)[0][:80] for t in failed)
         retried = sum(1 for r in records if r["event"] == "attempt_failed")
+        fidelity = _fidelity_view(config, store, trials, title)
     state = f"running ({holder})" if holder else "not running"
     glance = {
         "experiment": config.name,
@@ -487,8 +488,22 @@ def build_report(
         "failure_kinds": failure_kinds.most_common(10),
         "config": flatten(config_to_dict(config)),
         "metric": config.reward.metric,
+        "fidelity": fidelity,
     }
     return render(data)
+
+
+def _fidelity_view(config: Any, store: TrialStore, trials: list[Trial], title: str) -> dict[str, Any] | None:
+    """The rungs of a multi-fidelity search: ``nas.fidelity.summary`` and its figure; None at full fidelity."""
+    from nas.fidelity import RungPlan, summary
+    from nas.fidelity_plots import plot_rungs
+
+    plan = RungPlan.of(config)
+    if plan is None:
+        return None
+    info = summary(store, plan)
+    info["image"] = _figure(lambda buf, fmt: plot_rungs(trials, plan, info, buf, title, fmt=fmt), "png")
+    return info
 
 
 def _reward_text(reward: Any) -> str:

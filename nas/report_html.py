@@ -298,6 +298,22 @@ def _failures(data: dict[str, Any]) -> str:
     return f"{kinds}{more}{table}"
 
 
+def _fidelity(f: dict[str, Any] | None) -> str:
+    """The rungs of a multi-fidelity search (``nas.fidelity.summary``); empty at full fidelity."""
+    if not f:
+        return ""
+    rows = [[r["rung"], f"{r['epochs']:g}", r["evaluated"], r["promoted"], r["stopped"]] for r in f["rungs"]]
+    saving = f" ({f['saving']:.2f}x fewer)" if f["saving"] else ""
+    rewards = ", ".join(f"{n} {k}" for k, n in sorted(f["rewards"].items())) or "none yet"
+    return (
+        f"<h3>Rungs (ASHA, reduction factor {f['reduction_factor']:g})</h3>"
+        + _table(["rung", "epochs", "evaluated", "promoted", "stopped"], rows, numeric={0, 1, 2, 3, 4})
+        + f'<p class="note">Epochs trained: {f["epochs_spent"]:g}, against {f["epochs_full"]:g} for the same '
+        f"proposals at full fidelity{_e(saving)}. Rewards by source: {_e(rewards)}.</p>"
+        + _img(f["image"], "metric per trial at each rung")
+    )
+
+
 def render(data: dict[str, Any]) -> str:
     """The report page."""
     g = data["glance"]
@@ -321,7 +337,7 @@ def render(data: dict[str, Any]) -> str:
         "glance": _glance(g, data["generated"]),
         "rewards": _img(data["rewards_image"], "reward per trial")
         + '<p class="note">Reward of each trial, the best so far and a moving average; failed trials are '
-        "crosses on the floor.</p>",
+        "crosses on the floor.</p>" + _fidelity(data.get("fidelity")),
         "costs": _trade_offs(data),
         "top": top_html,
         "controller": f"{stats}{_decisions(data['decisions'])}",

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from controller.base import Controller, ControllerStateError, FeedbackError, Proposal
 from experiments.search_config import SearchConfig
 from nas.executors import Outcome, TrialTask
+from nas.fidelity import Asha, skip_message
 from nas.trial_store import COMPLETED, FAILED, Trial, TrialStore
 from nas.user_errors import one_line
 from nas.workdir import Workdir, WorkdirError
@@ -120,8 +121,10 @@ class SearchLoop:
         reporter: Reporter | None = None,
         events: EventWriter | None = None,
         report: ReportWriter | None = None,
+        asha: Asha | None = None,
     ):
         self.workdir = workdir
+        self.asha = asha  # multi-fidelity (search.fidelity=asha); None: every trial trains to the end
         self.store = store
         self.controller = controller
         self.encoding = encoding
@@ -220,7 +223,7 @@ class SearchLoop:
                     )
                 self.proposals[tid] = proposal
             elif event == "completed":
-                self._feedback(tid, reward=record.get("reward"))
+                self._feedback(tid, reward=record.get("reward"), fidelity=record.get("fidelity"))
             elif event == "failed":
                 self._feedback(tid, failure=record.get("error") or "failed")
         except (FeedbackError, KeyError) as e:
@@ -240,8 +243,10 @@ class SearchLoop:
             "nothing was changed; " + rebuild_hint(self.workdir)
         )
 
-    def _feedback(self, tid: int, reward: float | None = None, failure: str | None = None) -> None:
+    def _feedback(self, tid: int, reward: float | None = None, failure: str | None = None, fidelity=None) -> None:
         proposal = self.proposals[tid]
+        if failure is None and reward is None:  # a trial stopped at a rung, reward.low_fidelity=skip
+            failure = skip_message(fidelity or {})
         if failure is not None:
             self.controller.feedback(proposal, failure=failure)
         else:
@@ -326,7 +331,10 @@ class SearchLoop:
         if self.config.reuse_results:
             source = self.store.by_fingerprint(trial.fingerprint)
             if source is not None:
-                self._complete(trial.trial_id, source.metrics or {}, source.reward, reused_from=source.trial_id)
+                fidelity = _reused_fidelity(source.fidelity)
+                self._complete(
+                    trial.trial_id, source.metrics or {}, source.reward, reused_from=source.trial_id, fidelity=fidelity
+                )
                 return
             leader = self._leaders.get(trial.fingerprint)
             if leader is not None and leader != trial.trial_id:
@@ -338,12 +346,15 @@ class SearchLoop:
     def _dispatch(self, trial: Trial) -> None:
         attempt = trial.attempts + 1
         self.store.append("started", durable=False, trial_id=trial.trial_id, attempt=attempt)
+        epochs, final_rung = self.asha.target(trial) if self.asha is not None else (None, True)
         task = TrialTask(
             trial_id=trial.trial_id,
             attempt=attempt,
             architecture=trial.architecture,
             seed=trial.seed,
             trial_dir=self.workdir.trial_dir(trial.trial_id),
+            epochs=epochs,
+            final_rung=final_rung,
         )
         self.executor.submit(task)
 
@@ -359,15 +370,25 @@ class SearchLoop:
             except Exception as e:  # noqa: BLE001 - recorded as the trial's failure
                 self._fail(tid, f"reward: {type(e).__name__}: {e}")
                 return
-            self._complete(tid, metrics, reward, worker=result.get("worker"), timings=result.get("timings"))
+            worker, timings, fidelity = result.get("worker"), result.get("timings") or {}, None
+            if self.asha is not None:
+                verdict = self.asha.judge(self.store.trials[tid], metrics, reward, self.proposals[tid].architecture)
+                if verdict.promote:  # recorded before it runs on: a resume never promotes it twice
+                    self.store.append("rung", trial_id=tid, **verdict.record, worker=worker, timings=timings)
+                    self._dispatch(self.store.trials[tid])
+                    return
+                reward, fidelity = verdict.reward, verdict.fidelity
+            self._complete(tid, metrics, reward, worker=worker, timings=timings, fidelity=fidelity)
             return
         self._write_error(tid, outcome)
         if outcome.kind == "error" and (outcome.error or "").startswith(NOT_RETRIED_ERRORS):
             # The same architecture and seed would give the same non-finite result again.
             self._fail(tid, outcome.error)
             return
+        # Attempts at the trial's current rung (all of them outside a multi-fidelity search).
+        since = max((e["seq"] for e in self.store.trials[tid].rungs), default=-1)
         failed_attempts = sum(
-            1 for r in self.store.records if r["event"] == "attempt_failed" and r.get("trial_id") == tid
+            1 for r in self.store.records[since + 1 :] if r["event"] == "attempt_failed" and r.get("trial_id") == tid
         )
         if failed_attempts + 1 < self.config.max_attempts:
             self.store.append("attempt_failed", trial_id=tid, attempt=outcome.task.attempt, error=outcome.error)
@@ -375,7 +396,8 @@ class SearchLoop:
             return
         self._fail(tid, outcome.error or outcome.kind)
 
-    def _complete(self, tid, metrics, reward, *, reused_from=None, worker=None, timings=None) -> None:
+    def _complete(self, tid, metrics, reward, *, reused_from=None, worker=None, timings=None, fidelity=None) -> None:
+        extra = {"fidelity": fidelity} if fidelity is not None else {}  # full-fidelity logs stay as they were
         self.store.append(
             "completed",
             trial_id=tid,
@@ -384,11 +406,12 @@ class SearchLoop:
             reused_from=reused_from,
             worker=worker,
             timings=timings or {},
+            **extra,
         )
-        self._feedback(tid, reward=reward)
+        self._feedback(tid, reward=reward, fidelity=fidelity)
         self._after_result(tid)
         for follower in self._followers.pop(tid, []):
-            self._complete(follower, metrics, reward, reused_from=tid)
+            self._complete(follower, metrics, reward, reused_from=tid, fidelity=_reused_fidelity(fidelity))
 
     def _fail(self, tid: int, error: str) -> None:
         self.store.append("failed", trial_id=tid, error=error)
@@ -430,6 +453,13 @@ class SearchLoop:
         path = os.path.join(self.workdir.trial_dir(tid), f"error_attempt{outcome.task.attempt}.txt")
         with open(path, "w") as f:
             f.write(f"{time.ctime()}: {outcome.kind}: {outcome.error}\n\n{outcome.details}\n")
+
+
+def _reused_fidelity(fidelity: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a reused result says of its fidelity: the source's decision and reward, not its rungs (not trained)."""
+    if not fidelity:
+        return None
+    return {k: fidelity[k] for k in ("decision", "reward_source", "calibrated") if k in fidelity}
 
 
 def summarize(store: TrialStore) -> dict[str, int]:

@@ -93,13 +93,19 @@ def open_search(
       SearchError, WorkdirError, ConfigError: with a message for the user.
     """
     from controller import build_controller
-    from nas.evaluators import PROXY_EVALUATOR, load_evaluator
+    from nas.evaluators import PROXY_EVALUATOR, accepts_epochs, load_evaluator
+    from nas.fidelity import Asha
     from nas.reward_fn import build_reward_fn
 
     workdir = Workdir(workdir_path)
     workdir.refuse_proxy_check()
     if config is not None and config.search.evaluator != PROXY_EVALUATOR:
-        load_evaluator(config.search.evaluator)  # a typo fails here, not in every trial
+        fn = load_evaluator(config.search.evaluator)  # a typo fails here, not in every trial
+        if config.search.fidelity == "asha" and not accepts_epochs(fn):
+            raise SearchError(
+                f"search.fidelity=asha calls the evaluator with epochs=E (train to epoch E and report there), but "
+                f"{config.search.evaluator} takes no 'epochs' argument; add one, or use search.fidelity=full"
+            )
     if config is None and not workdir.exists():
         raise WorkdirError(f"{workdir.path} holds no search (no config.json); start one with nas-search search")
     unknown = sorted(set(runtime_overrides or {}) - set(RUNTIME_KEYS))
@@ -119,13 +125,15 @@ def open_search(
         encoding = DecisionEncoding(config.search_space)
         controller = build_controller(config.controller, encoding, seed=config.search.seed)
         with TrialStore(workdir.log_path) as store:
+            reward_fn = build_reward_fn(config)
             loop = SearchLoop(
                 workdir=workdir,
                 store=store,
                 controller=controller,
                 encoding=encoding,
                 search_config=config.search,
-                reward_fn=build_reward_fn(config),
+                reward_fn=reward_fn,
+                asha=Asha.of(config, store, reward_fn),
             )
             warnings = loop.restore(rebuild=rebuild_controller)  # reads only
             yield OpenSearch(workdir, config, is_new, store, loop, warnings)

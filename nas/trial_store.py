@@ -11,6 +11,14 @@ Record kinds (field ``event``):
 - ``started``: an attempt was dispatched (trial_id, attempt)
 - ``completed``: the trial's result (trial_id, metrics, reward, timings, worker;
   ``reused_from`` when an identical architecture's result was reused)
+- ``rung``: a multi-fidelity search (``nas.fidelity``) promoted the trial
+  from a rung: (trial_id, rung, epochs, metrics, metric, reward, decision
+  ``"promoted"``, timings, worker); the trial runs again to the next rung.
+  Its last rung is in its ``completed`` record, under ``fidelity`` (rung,
+  epochs, metric, raw_reward, decision ``"stopped"`` or ``"final"``,
+  reward_source ``final``/``calibrated``/``raw``/``skip``, calibrated,
+  calibration_pairs); ``reward`` is null with ``skip``. Logs without these
+  records are full-fidelity searches.
 - ``attempt_failed``: an attempt failed and will be retried (trial_id, attempt, error)
 - ``failed``: the trial failed for good (trial_id, error)
 - ``run``: a process started (or continued) the search (max_trials, pid,
@@ -58,6 +66,19 @@ class Trial:
     started_at: float | None = None
     finished_at: float | None = None
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
+    # Multi-fidelity: one entry per rung evaluated (seq, rung, epochs, metric, reward, decision).
+    rungs: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    fidelity: dict[str, Any] | None = None
+
+    @property
+    def rung(self) -> int:
+        """The rung the trial runs to next (multi-fidelity): the number of its promotions."""
+        return sum(1 for e in self.rungs if e["decision"] == "promoted")
+
+    @property
+    def full_fidelity(self) -> bool:
+        """Whether its result is of the whole schedule (always, outside a multi-fidelity search)."""
+        return self.fidelity is None or self.fidelity.get("decision") != "stopped"
 
 
 def read_records(path: str) -> tuple[list[dict[str, Any]], int]:
@@ -217,6 +238,9 @@ class TrialStore:
             trial.status = RUNNING
             trial.attempts = r["attempt"]
             trial.started_at = r["time"]
+        elif event == "rung":
+            trial.status = PENDING
+            trial.rungs.append(_rung_entry(r, r))
         elif event == "attempt_failed":
             trial.status = PENDING
             trial.error = r.get("error")
@@ -229,6 +253,9 @@ class TrialStore:
             trial.timings = r.get("timings") or {}
             trial.finished_at = r["time"]
             trial.error = None
+            trial.fidelity = r.get("fidelity")
+            if trial.fidelity and "rung" in trial.fidelity:
+                trial.rungs.append(_rung_entry(r, trial.fidelity))
         elif event == "failed":
             trial.status = FAILED
             trial.error = r.get("error")
@@ -254,10 +281,31 @@ class TrialStore:
         return None
 
     def best(self, k: int = 1) -> list[Trial]:
-        """The k completed trials with the highest reward (ties: earlier first)."""
+        """The k completed trials with the highest reward (ties: earlier first).
+
+        In a multi-fidelity search the trials trained to the end come first:
+        a stopped trial's reward is an estimate, never the best found.
+        """
         done = [t for t in self.completed() if t.reward is not None]
-        return sorted(done, key=lambda t: (-t.reward, t.trial_id))[:k]
+        return sorted(done, key=lambda t: (not t.full_fidelity, -t.reward, t.trial_id))[:k]
+
+    def rung_history(self) -> list[Trial]:
+        """Trials with rung results (multi-fidelity), in id order."""
+        return [t for t in self.trials.values() if t.rungs]
 
     def iter_since(self, seq: int) -> Iterator[dict[str, Any]]:
         """Records with ``seq >= seq``."""
         return iter(self.records[seq:])
+
+
+def _rung_entry(record: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """A trial's result at one rung, from a ``rung`` record or a ``completed`` record's ``fidelity``."""
+    reward = fields.get("raw_reward", fields.get("reward"))
+    return {
+        "seq": record["seq"],
+        "rung": fields["rung"],
+        "epochs": fields.get("epochs"),
+        "metric": fields.get("metric"),
+        "reward": reward,
+        "decision": fields.get("decision", "promoted"),
+    }

@@ -12,7 +12,7 @@ FLAGS_USED = ("workdir", "proxy_check", "json")
 
 
 def plot_search(workdir_path: str, proxy_check: str | None = None) -> list[str]:
-    """Writes WORKDIR/plots/rewards.png and best_architecture.png; returns the paths.
+    """Writes WORKDIR/plots/rewards.png, best_architecture.png (and rungs.png, multi-fidelity); returns the paths.
 
     With ``proxy_check`` (a proxy check's directory) the rewards plot shows a
     band of one std between seeds (as the check measured it) below the best so far.
@@ -32,6 +32,10 @@ def plot_search(workdir_path: str, proxy_check: str | None = None) -> list[str]:
     with TrialStore(workdir.log_path, readonly=True) as store:
         trials = list(store.trials.values())
         best = store.best(1)
+        from nas.fidelity import RungPlan, summary
+
+        plan = RungPlan.of(config)
+        fidelity = summary(store, plan) if plan is not None else None
     title = f"{config.name}: {config.controller.algorithm}, {len(trials)} trials"
     noise = {}
     if proxy_check:
@@ -40,6 +44,10 @@ def plot_search(workdir_path: str, proxy_check: str | None = None) -> list[str]:
         measured = reward_noise(load_result(proxy_check), proxy_check)
         noise = {"noise_std": measured["seed_std"], "noise_label": f"between seeds, proxy-check {proxy_check}"}
     paths = [plot_rewards(trials, os.path.join(out, "rewards.png"), title, **noise)]
+    if fidelity is not None:
+        from nas.fidelity_plots import plot_rungs
+
+        paths.append(plot_rungs(trials, plan, fidelity, os.path.join(out, "rungs.png"), title))
     if best:
         arch, _ = architecture_from_dict(best[0].architecture)
         caption = f"best architecture: trial {best[0].trial_id}, reward {best[0].reward:.4f}"

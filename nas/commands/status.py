@@ -66,6 +66,10 @@ def search_status(workdir_path: str, top: int = 5, proxy_check: str | None = Non
                 }
             )
         failures = [{"trial_id": t.trial_id, "error": t.error} for t in store.trials.values() if t.status == "failed"]
+        from nas.fidelity import RungPlan, summary
+
+        plan = RungPlan.of(config)
+        fidelity = summary(store, plan) if plan is not None else None
     noise = None
     if proxy_check:
         from nas.proxy_check_result import load_result, reward_noise
@@ -97,6 +101,7 @@ def search_status(workdir_path: str, top: int = 5, proxy_check: str | None = Non
         "eta": format_duration(eta) if eta is not None else ("-" if not running_now else "?"),
         "warnings": warnings,
         "reward_noise": noise,
+        "fidelity": fidelity,
     }
 
 
@@ -120,6 +125,11 @@ def cmd_status() -> int:
             f"{k} {v:.4g}" for k, v in sorted(status["controller"].items()) if isinstance(v, (int, float))
         )
         print(f"  controller: {stats}")
+    if status["fidelity"]:
+        from nas.fidelity import summary_lines
+
+        for line in summary_lines(status["fidelity"]):
+            print(f"  {line}")
     noise = status["reward_noise"]
     if noise:
         print(f"  {noise['text']}")
@@ -132,10 +142,8 @@ def cmd_status() -> int:
             params = f"{b['params']:,}" if b["params"] is not None else "-"
             madds = f"{b['multiply_adds']:,}" if b["multiply_adds"] is not None else "-"
             mark = "~" if b.get("within_noise_of_best") and b["rank"] > 1 else " "
-            print(
-                f"    {b['rank']:>4} {b['trial_id']:>6} {b['reward']:>8.4f}{mark}{params:>12} {madds:>14}  "
-                f"{b['fingerprint']}"
-            )
+            reward = f"{b['reward']:>8.4f}" if b["reward"] is not None else f"{'-':>8}"
+            print(f"    {b['rank']:>4} {b['trial_id']:>6} {reward}{mark}{params:>12} {madds:>14}  {b['fingerprint']}")
     for f in status["recent_failures"]:
         print(f"  failed trial {f['trial_id']}: {f['error']}")
     for w in status["warnings"]:

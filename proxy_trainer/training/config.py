@@ -33,6 +33,13 @@ class TrainerConfig:
       epochs: passes over the training split (fractions allowed); ignored
         when ``train_steps`` > 0.
       train_steps: total training steps; 0 derives them from ``epochs``.
+      stop_at_epoch: stop training at the end of this epoch (fractions
+        allowed) and evaluate there, without changing the schedule, which is
+        still that of the whole run (``epochs`` / ``train_steps``): a run in
+        the same workdir with a later stop (or none) continues from the
+        checkpoint written there and ends exactly as one uninterrupted run.
+        0 = train to the end. A multi-fidelity search (``search.fidelity=asha``)
+        sets it for each rung.
       learning_rate: peak learning rate, reached at the end of warmup.
       warmup_steps: linear warmup steps (capped at the total step count).
       warmup_learning_rate: learning rate at step 0.
@@ -86,6 +93,7 @@ class TrainerConfig:
     batch_size: int = 64
     epochs: float = 5.0
     train_steps: int = 0
+    stop_at_epoch: float = 0.0
     learning_rate: float = 0.08
     warmup_steps: int = 500
     warmup_learning_rate: float = 0.0067
@@ -127,6 +135,8 @@ class TrainerConfig:
         for name in ("train_steps", "warmup_steps", "checkpoint_interval"):
             if getattr(self, name) < 0:
                 bad(name, ">= 0")
+        if not self.stop_at_epoch >= 0:
+            bad("stop_at_epoch", ">= 0 (0 = train to the end)")
         if self.train_steps == 0 and not self.epochs > 0:
             bad("epochs", "> 0 (or set trainer.train_steps)")
         if not self.learning_rate > 0:
@@ -175,3 +185,10 @@ class TrainerConfig:
         if self.train_steps > 0:
             return self.train_steps
         return max(1, -(-int(round(self.epochs * num_train_images)) // self.batch_size))
+
+    def stop_step(self, num_train_images: int) -> int:
+        """The step training stops at: the end of epoch ``stop_at_epoch`` (capped at ``total_steps``)."""
+        total = self.total_steps(num_train_images)
+        if self.stop_at_epoch <= 0:
+            return total
+        return min(total, max(1, -(-int(round(self.stop_at_epoch * num_train_images)) // self.batch_size)))

@@ -22,6 +22,11 @@ every epoch; each result is written to ``epoch_ap.json`` (atomically) before
 the checkpoint of that step, so a resumed run keeps the epochs before its
 checkpoint and evaluates the later ones again (to the same values on CPU).
 
+With ``trainer.stop_at_epoch`` training stops at the end of that epoch and
+the model is evaluated there (a rung of a multi-fidelity search); the
+learning-rate schedule is still the whole run's, so running again with a
+later stop continues from that checkpoint as if it had never stopped.
+
 A non-finite loss or gradient stops the trial with ``NonFiniteLossError``;
 the step's update is not applied and no checkpoint is written after it.
 """
@@ -117,6 +122,7 @@ def train_and_evaluate(
     _check_outputs(model, anchors, model_cfg)
     total_steps = trainer_cfg.total_steps(data.num_train_images)
     state = _TrainState(model, trainer_cfg, total_steps, runtime)
+    state.stop_step = trainer_cfg.stop_step(data.num_train_images)
     manager = tf.train.CheckpointManager(
         state.checkpoint, os.path.join(workdir, CHECKPOINT_DIR), max_to_keep=trainer_cfg.max_checkpoints
     )
@@ -130,6 +136,7 @@ def train_and_evaluate(
 
     evaluate = make_evaluation(model, data, model_cfg, trainer_cfg, runtime)
     epochs = _EpochEvaluations(workdir, data, trainer_cfg, total_steps, resumed_from, evaluate, writer, emit)
+    epochs.stop_step = state.stop_step
     start = time.perf_counter()
     stats = _train(state, data, anchors, model_cfg, trainer_cfg, seed, manager, writer, emit, epochs)
     train_s = time.perf_counter() - start - epochs.seconds
@@ -138,16 +145,23 @@ def train_and_evaluate(
     start = time.perf_counter()
     ap = evaluate()
     eval_s = time.perf_counter() - start
-    with writer.as_default(step=total_steps):
+    with writer.as_default(step=state.stop_step):
         for name, value in ap.items():
             tf.summary.scalar(f"eval/{name}", value)
     writer.flush()
     per_epoch = epochs.finish(ap) if trainer_cfg.eval_every_epoch else {}
+    stopped = {}
+    if state.stop_step < total_steps:
+        stopped = {
+            "stopped_at_step": state.stop_step,
+            "epochs_trained": state.stop_step * trainer_cfg.batch_size / data.num_train_images,
+        }
 
     cost = model_cfg.cost(architecture)
     return {
         **ap,
         **per_epoch,
+        **stopped,
         "train_s": train_s,
         "eval_s": eval_s,
         "steps": total_steps,
@@ -259,6 +273,7 @@ class _EpochEvaluations:
         self.ends = epoch_end_steps(data.num_train_images, cfg.batch_size, total_steps) if self.enabled else []
         self.evaluate, self.writer, self.emit = evaluate, writer, emit
         self.seconds = 0.0
+        self.stop_step = total_steps
         self.entries: list[dict[str, Any]] = []
         if self.enabled and resumed_from > 0 and os.path.exists(self.path):
             try:
@@ -271,8 +286,8 @@ class _EpochEvaluations:
             self.entries = [e for e in saved if e["step"] <= resumed_from]
 
     def after_step(self, step: int) -> None:
-        """Evaluates when ``step`` ends an epoch (not the last: that is the final evaluation)."""
-        if not self.enabled or step not in self.ends or step == self.ends[-1]:
+        """Evaluates when ``step`` ends an epoch (not where training stops: that is the final evaluation)."""
+        if not self.enabled or step not in self.ends or step == self.ends[-1] or step == self.stop_step:
             return
         start = time.perf_counter()
         ap = self.evaluate()
@@ -282,8 +297,9 @@ class _EpochEvaluations:
         self.emit({"event": "info", "message": f"epoch {epoch}/{len(self.ends)}: AP {ap['AP']:.4f}"})
 
     def finish(self, final_ap: dict[str, float]) -> dict[str, float]:
-        """Records the final evaluation as the last epoch's; returns the per-epoch metrics."""
-        self._record(self.ends[-1], final_ap)
+        """Records the final evaluation as the last epoch's (or the stop's); returns the per-epoch metrics."""
+        if self.stop_step in self.ends:
+            self._record(self.stop_step, final_ap)
         out: dict[str, float] = {"epoch_eval_s": self.seconds}
         for entry in self.entries:
             out[f"AP_epoch_{entry['epoch']}"] = entry["AP"]
@@ -307,6 +323,7 @@ class _TrainState:
     trainer_cfg: TrainerConfig
     total_steps: int
     runtime: Runtime
+    stop_step: int = 0  # where this run stops (``trainer.stop_at_epoch``); the schedule is total_steps
 
     def __post_init__(self):
         cfg = self.trainer_cfg
@@ -335,7 +352,8 @@ def _train(
     epochs: _EpochEvaluations,
 ) -> dict[str, Any]:
     first = int(state.step.numpy())
-    if first >= state.total_steps:
+    stop = state.stop_step or state.total_steps
+    if first >= stop:
         return {"steps_run": 0, "images_per_s": 0.0, "final_loss": float("nan")}
     labeler = AnchorLabeler(
         anchors, model_cfg.num_classes, match_threshold=cfg.match_threshold, unmatched_threshold=cfg.unmatched_threshold
@@ -351,7 +369,7 @@ def _train(
     t_first = None  # after the first step, which includes tracing
     start = time.perf_counter()
     pending = None  # the previous step, checked after the next one is dispatched (no per-step stall)
-    for step in range(first + 1, state.total_steps + 1):
+    for step in range(first + 1, stop + 1):
         batch = next(iterator)
         result = train_step({k: batch[k] for k in keys})
         if pending is not None:
@@ -360,8 +378,8 @@ def _train(
         if t_first is None:
             _raise_if_non_finite(step, result, state)
             t_first = time.perf_counter()
-        log_now = step % cfg.log_interval == 0 or step == state.total_steps
-        save_now = cfg.checkpoint_interval and step % cfg.checkpoint_interval == 0 and step < state.total_steps
+        log_now = step % cfg.log_interval == 0 or step == stop
+        save_now = cfg.checkpoint_interval and step % cfg.checkpoint_interval == 0 and step < stop
         epoch_end = epochs.enabled and step in epochs.ends
         if log_now or save_now or epoch_end:
             _raise_if_non_finite(step, result, state)  # never log, save or evaluate a non-finite state
@@ -382,10 +400,10 @@ def _train(
         if save_now:
             manager.save(checkpoint_number=step)
     _raise_if_non_finite(*pending, state)
-    manager.save(checkpoint_number=state.total_steps)
+    manager.save(checkpoint_number=stop)
     writer.flush()
     end = time.perf_counter()
-    steps_run = state.total_steps - first
+    steps_run = stop - first
     if steps_run > 1 and end - epochs.seconds > t_first:
         images_per_s = (steps_run - 1) * cfg.batch_size / (end - t_first - epochs.seconds)
     else:

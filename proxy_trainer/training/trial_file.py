@@ -32,6 +32,7 @@ RUNTIME_FIELDS = {
         "jit_compile",
         "graph_optimizer",
         "anchor_labeling",
+        "stop_at_epoch",  # where a run stops, not what it computes: the schedule is the whole run's (tested)
     ),
     "data": (
         "annotation_file",

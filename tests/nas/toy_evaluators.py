@@ -155,3 +155,30 @@ def correlated_reference(architecture, seed, trial_dir):
     _mark(trial_dir)
     q = quality(architecture)
     return {"AP": q + float(os.environ.get("TOY_REFERENCE_NOISE", "0.1")) * _gauss(architecture, seed, "reference")}
+
+
+# ----- learning curves that cross, for multi-fidelity searches (tests/nas/test_fidelity*.py) -------------
+# AP(e) = a * (1 - exp(-e / tau)): the asymptote a and the time constant tau are fixed by the architecture,
+# so a slow starter with a high asymptote overtakes a fast one. The trial directory holds the epochs trained
+# so far ("checkpoint"); a call continues from there and says how many epochs it trained.
+
+
+def curve_ap(architecture, epochs):
+    import math
+
+    a = 0.1 + 0.3 * quality(architecture)
+    tau = 0.3 + 3.0 * (int(hashlib.sha256(json.dumps(architecture["blocks"]).encode()).hexdigest()[16:24], 16) / 2**32)
+    return a * (1.0 - math.exp(-epochs / tau))
+
+
+def curves(architecture, seed, trial_dir, epochs=5.0):
+    _mark(trial_dir)
+    path = os.path.join(trial_dir, "toy_checkpoint.json")
+    done = json.load(open(path))["epochs"] if os.path.exists(path) else 0.0
+    if done > epochs:
+        raise RuntimeError(f"asked to train to epoch {epochs} but the checkpoint is at {done}")
+    time.sleep(float(os.environ.get("TOY_SLEEP", "0")))
+    with open(path + ".tmp", "w") as f:
+        json.dump({"epochs": epochs}, f)
+    os.replace(path + ".tmp", path)
+    return {"AP": curve_ap(architecture, epochs), "epochs_run": epochs - done, "seed": seed}

@@ -1,0 +1,259 @@
+"""Multi-fidelity search (``search.fidelity=asha``) against full fidelity, on a stand-in for synthetic_smoke.
+
+The stand-in. Every trial's learning curve is a logistic in the epoch of the whole schedule (10 epochs,
+synthetic_smoke's), ``AP(e) = a / (1 + exp(-(e - t0) / w))``, observed with Gaussian noise. The law of
+(a, t0, w) is fitted to the 36 learning curves (12 architectures x 3 seeds, per-epoch AP of 10-epoch
+runs: ``trainer.eval_every_epoch``) that the synthetic_smoke proxy check measured
+(``/work/main/workdirs/proxy_check_synthetic/trials/*/epoch_ap.json``; the fitted numbers are stored in
+``FIT`` and in the result): log a, t0 and log w are independent normals (their fitted correlations are
+below 0.1), and the noise's standard deviation is the residuals' (about 0.01 AP). Curves cross as the
+measured ones do: nothing is learned before epoch 5 or so, the onset t0 varies from 6 to 13 epochs and
+the asymptote from 0.006 to 0.39 (half the architectures end below 0.05). An architecture fixes its curve:
+log a = mean + sd * (0.6 * z + 0.8 * h), with z a standardised architectural score the controller can
+learn (the fraction of blocks that are bottlenecks at levels 3-5) and h, t0 and w drawn from the
+architecture's fingerprint; a trial's noise is drawn from the fingerprint, the seed and the epoch.
+
+The searches run the real search loop (``nas.search_loop``: REINFORCE with synthetic_smoke's controller
+settings, the trial log, ASHA's decisions and rewards) on a simulated cluster of ``--workers`` workers
+with a simulated clock (3 s per epoch, times a per-architecture factor in [0.7, 1.3], so results arrive
+out of order; each evaluation at a rung adds 1.5 s), each in its own temporary workdir. The asymptote is
+capped at 0.5 (the best measured curve reached 0.39).
+
+For each seed: ``full`` runs ``--proposals`` trials to 10 epochs; each ASHA variant runs until it has
+spent the same number of epochs (so it sees more architectures). Reported per variant: epochs and
+trial-seconds against a full-fidelity search of the same proposals (cost), and the noise-free 10-epoch
+AP of the best architecture found (the highest observed 10-epoch AP among the trials trained to the
+end) against ``full``'s (quality).
+
+Usage (a few minutes on 2 cores)::
+
+    python bench/bench_asha.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import random
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import results_io  # noqa: E402
+
+EPOCHS = 10.0
+SECONDS_PER_EPOCH = 3.0
+SECONDS_PER_EVALUATION = 1.5  # an AP evaluation at each rung (64 held-out images), counted in trial-seconds
+# Fitted (scipy.optimize.curve_fit, per curve) to the 36 synthetic_smoke learning curves, see the docstring.
+FIT = {"log_a": (-2.53, 1.13), "t0": (7.62, 1.47), "log_w": (-0.07, 0.52), "noise": 0.0096, "curves": 36}
+VARIANTS = {
+    "asha_2_4_10": {"search.rungs": (2.0, 4.0, 10.0)},
+    "asha_4_6_10": {"search.rungs": (4.0, 6.0, 10.0)},
+    "asha_2_4_10_raw": {"search.rungs": (2.0, 4.0, 10.0), "reward.low_fidelity": "raw"},
+    "asha_2_4_10_skip": {"search.rungs": (2.0, 4.0, 10.0), "reward.low_fidelity": "skip"},
+}
+
+
+def _uniforms(*parts, n=4):
+    digest = hashlib.sha256(json.dumps(parts).encode()).digest()
+    return [(int.from_bytes(digest[4 * i : 4 * i + 4], "big") + 0.5) / 2**32 for i in range(n)]
+
+
+def _gauss(u):
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(u)
+
+
+def score(architecture):
+    blocks = architecture["blocks"]
+    return sum(1 for b in blocks if b["level"] in (3, 4, 5) and b["block_fn"] == "bottleneck") / len(blocks)
+
+
+# The score of random architectures of the SpineNet-49 space (mean, sd), measured once by _score_law.
+SCORE_LAW = {"mean": None, "sd": None}
+
+
+def _score_law():
+    if SCORE_LAW["mean"] is None:
+        from controller import build_controller
+        from controller.config import ControllerConfig
+        from search_space import DecisionEncoding, SearchSpace, architecture_to_dict
+
+        encoding = DecisionEncoding(SearchSpace(parent_window=5))
+        ctrl = build_controller(ControllerConfig(algorithm="random"), encoding, seed=123)
+        values = []
+        for _ in range(400):
+            p = ctrl.propose()
+            values.append(score(architecture_to_dict(p.architecture)))
+            ctrl.feedback(p, 0.0)
+        SCORE_LAW.update(mean=float(np.mean(values)), sd=float(np.std(values)))
+    return SCORE_LAW
+
+
+def curve(architecture):
+    """(a, t0, w) of an architecture."""
+    law = _score_law()
+    z = (score(architecture) - law["mean"]) / law["sd"]
+    key = json.dumps(architecture["blocks"], sort_keys=True)
+    u = _uniforms("curve", key)
+    log_a = FIT["log_a"][0] + FIT["log_a"][1] * (0.6 * z + 0.8 * _gauss(u[0]))
+    t0 = FIT["t0"][0] + FIT["t0"][1] * _gauss(u[1])
+    w = math.exp(FIT["log_w"][0] + FIT["log_w"][1] * _gauss(u[2]))
+    return min(math.exp(log_a), 0.5), t0, w
+
+
+def true_ap(architecture, epochs=EPOCHS):
+    a, t0, w = curve(architecture)
+    return a / (1 + math.exp(-(epochs - t0) / w))
+
+
+def standin(architecture, seed, trial_dir, epochs=EPOCHS):
+    """The stand-in evaluator: the curve at ``epochs`` plus noise fixed by architecture, seed and epoch."""
+    key = json.dumps(architecture["blocks"], sort_keys=True)
+    noise = FIT["noise"] * _gauss(_uniforms("noise", key, seed, float(epochs))[0])
+    return {"AP": max(0.0, true_ap(architecture, epochs) + noise)}
+
+
+class SimulatedCluster:
+    """``workers`` slots and a simulated clock; an attempt takes the epochs it trains times 3 s (x its speed)."""
+
+    def __init__(self, workers, budget=None):
+        self.capacity, self.budget = workers, budget
+        self.now, self.heap, self.trained = 0.0, [], {}
+        self.epochs, self.trial_seconds, self.loop = 0.0, 0.0, None
+
+    @property
+    def running(self):
+        return len(self.heap)
+
+    def submit(self, task):
+        done = self.trained.get(task.trial_id, 0.0)
+        target = task.epochs if task.epochs is not None else EPOCHS
+        speed = 0.7 + 0.6 * _uniforms("speed", json.dumps(task.architecture["blocks"]))[0]
+        seconds = (target - done) * SECONDS_PER_EPOCH * speed + SECONDS_PER_EVALUATION
+        self.trained[task.trial_id] = target
+        self.epochs += target - done
+        self.trial_seconds += seconds
+        self.heap.append((self.now + seconds, task.trial_id, task))
+        self.heap.sort(key=lambda x: (x[0], x[1]))
+
+    def wait(self, timeout):
+        from nas.executors import Outcome
+
+        if not self.heap:
+            return []
+        at, _, task = self.heap.pop(0)
+        self.now = at
+        metrics = standin(task.architecture, task.seed, task.trial_dir, task.epochs or EPOCHS)
+        if self.budget is not None and self.epochs >= self.budget:
+            self.loop.request_stop()  # the budget is spent: propose no more
+        return [Outcome(task, result={"metrics": metrics, "worker": "sim", "timings": {}})]
+
+    def shutdown(self):
+        pass
+
+
+def run_search(variant, overrides, seed, proposals, workers, budget=None):
+    from experiments.overrides import apply_overrides, config_to_dict
+    from experiments.registry import get_experiment
+    from nas.search_runner import open_search
+
+    base = {
+        "search.executor": "local",
+        "search.evaluator": "bench_asha:standin",
+        "search.max_trials": proposals,
+        "search.seed": seed,
+        "search.report_every": 0,
+        "search.snapshot_every": 1000,
+    }
+    if variant != "full":
+        base["search.fidelity"] = "asha"
+    config = apply_overrides(get_experiment("synthetic_smoke"), {**base, **overrides})
+    cluster = SimulatedCluster(workers, budget)
+    with tempfile.TemporaryDirectory() as tmp, open_search(config, os.path.join(tmp, "s")) as search:
+        search.workdir.create(config_to_dict(config))
+        search.loop.attach(executor=cluster)
+        cluster.loop = search.loop
+        search.loop.run(proposals)
+        trials = list(search.store.trials.values())
+    finals = [t for t in trials if t.status == "completed" and t.full_fidelity and t.metrics]
+    best = max(finals, key=lambda t: (t.metrics["AP"], -t.trial_id))
+    stopped = sum(1 for t in trials if t.fidelity and t.fidelity.get("decision") == "stopped")
+    return {
+        "variant": variant,
+        "seed": seed,
+        "proposals": len(trials),
+        "trained_to_end": len(finals),
+        "stopped": stopped,
+        "epochs": cluster.epochs,
+        "epochs_full_same_proposals": EPOCHS * len(trials),
+        "trial_seconds": cluster.trial_seconds,
+        "best_trial": best.trial_id,
+        "best_true_ap": true_ap(best.architecture),
+        "best_observed_ap": best.metrics["AP"],
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--proposals", type=int, default=36, help="trials of the full-fidelity search")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--name", default="asha")
+    args = parser.parse_args(argv)
+    run = results_io.start()
+    random.seed(0)
+    runs = []
+    for seed in range(args.seeds):
+        full = run_search("full", {}, seed, args.proposals, args.workers)
+        runs.append(full)
+        print(json.dumps(full), flush=True)
+        for variant in args.variants.split(","):
+            r = run_search(variant, VARIANTS[variant], seed, 50 * args.proposals, args.workers, budget=full["epochs"])
+            runs.append(r)
+            print(json.dumps(r), flush=True)
+    summary = {}
+    for variant in ["full", *args.variants.split(",")]:
+        rs = [r for r in runs if r["variant"] == variant]
+        fulls = {r["seed"]: r for r in runs if r["variant"] == "full"}
+        summary[variant] = {
+            "rungs": list(VARIANTS.get(variant, {}).get("search.rungs", (EPOCHS,))),
+            "low_fidelity": VARIANTS.get(variant, {}).get("reward.low_fidelity", "calibrated" if variant != "full" else None),
+            "proposals_median": float(np.median([r["proposals"] for r in rs])),
+            "epochs_median": float(np.median([r["epochs"] for r in rs])),
+            "cost_ratio_median": float(np.median([r["epochs_full_same_proposals"] / r["epochs"] for r in rs])),
+            "best_true_ap_median": float(np.median([r["best_true_ap"] for r in rs])),
+            "wins_against_full": sum(1 for r in rs if r["best_true_ap"] > fulls[r["seed"]]["best_true_ap"]),
+            "ties_with_full": sum(1 for r in rs if r["best_true_ap"] == fulls[r["seed"]]["best_true_ap"]),
+            "seeds": len(rs),
+        }  # fmt: skip
+    for variant, s in summary.items():
+        print(variant, json.dumps(s))
+    results_io.write(
+        args.name,
+        run,
+        {
+            "fit": FIT,
+            "score_law": _score_law(),
+            "epochs": EPOCHS,
+            "workers": args.workers,
+            "proposals_full": args.proposals,
+            "seeds": list(range(args.seeds)),
+            "summary": summary,
+            "runs": runs,
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
