@@ -141,7 +141,7 @@ def encoding_signature(encoding: DecisionEncoding) -> dict[str, Any]:
     space: the space's definition, and the kind, block and choices of every point.
     """
     return {
-        "definition": _json_normal(dataclasses.asdict(encoding.space)),
+        "definition": _json_normal(encoding.space.definition()),
         "points": [[p.kind, p.block, list(p.values)] for p in encoding.points],
     }
 

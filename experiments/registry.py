@@ -102,6 +102,7 @@ def configure_experiment(
 def _builtin() -> dict[str, Callable[[], ExperimentConfig]]:
     """The experiments this package defines (its modules do not import the registry)."""
     from experiments.baselines import baseline_experiments
+    from experiments.resource import spinenet_mobile_resource_coco_proxy, synthetic_resource_smoke
     from experiments.spinenet_coco import spinenet49_coco_proxy
     from experiments.spinenet_mobile import spinenet_mobile_coco_proxy, synthetic_mobile_smoke
     from experiments.synthetic import synthetic_smoke
@@ -111,6 +112,8 @@ def _builtin() -> dict[str, Callable[[], ExperimentConfig]]:
         "synthetic_smoke": synthetic_smoke,
         "spinenet_mobile_coco_proxy": spinenet_mobile_coco_proxy,
         "synthetic_mobile_smoke": synthetic_mobile_smoke,
+        "synthetic_resource_smoke": synthetic_resource_smoke,
+        "spinenet_mobile_resource_coco_proxy": spinenet_mobile_resource_coco_proxy,
         **baseline_experiments(),
     }
 

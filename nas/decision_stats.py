@@ -3,7 +3,8 @@
 From a set of decision sequences (drawn from a policy, or the proposals an
 algorithm made), for each kind of decision: the share of each choice at each
 decision point (the base level, level shift and block type of every block in
-build order), and where the blocks take their parents from, by the level of
+build order, and its width multiplier and repeats where the space searches
+them), and where the blocks take their parents from, by the level of
 the parent (rows: the intermediate blocks of each level, and each output
 block), which is how a user reads a topology: "the P3 output takes an L2 or
 L3 parent 90% of the time". Pure Python.
@@ -16,15 +17,19 @@ import math
 from collections.abc import Sequence
 
 from search_space import DecisionEncoding
-from search_space.encoding import BLOCK_FN, LEVEL, LEVEL_SHIFT
+from search_space.encoding import BLOCK_FN, BLOCK_REPEATS, LEVEL, LEVEL_SHIFT, WIDTH_MULTIPLIER
 
 PARENTS = "parents"
 KIND_TITLES = {
     LEVEL: "level (the scale permutation): base level of each block in build order (outputs: their level)",
     LEVEL_SHIFT: "level shift (block adjustment) of each intermediate block",
     BLOCK_FN: "block type of each block",
+    WIDTH_MULTIPLIER: "width multiplier (resource distribution) of each block",
+    BLOCK_REPEATS: "repeats (resource distribution) of each block",
     PARENTS: "parents: the level a block's two parents are at",
 }
+# The kinds shown one decision point per row, in this order (the spaces that decide them).
+_POINT_KINDS = (LEVEL, LEVEL_SHIFT, BLOCK_FN, WIDTH_MULTIPLIER, BLOCK_REPEATS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +37,8 @@ class Heatmap:
     """Shares of the choices of one kind of decision.
 
     Attributes:
-      kind: ``level``, ``level_shift``, ``block_fn`` or ``parents``.
+      kind: ``level``, ``level_shift``, ``block_fn``, ``width_multiplier``,
+        ``block_repeats`` or ``parents``.
       title: what the rows and columns are.
       rows: one label per row (a decision point, or a group of blocks).
       columns: one label per choice.
@@ -57,6 +63,8 @@ def _value_label(kind: str, value) -> str:
         return f"L{value}"
     if kind == LEVEL_SHIFT:
         return f"{value:+d}"
+    if kind == WIDTH_MULTIPLIER:
+        return f"x{value:g}"
     return str(value)
 
 
@@ -68,8 +76,9 @@ def decision_heatmaps(encoding: DecisionEncoding, sequences: Sequence[Sequence[i
       sequences: valid decision sequences (at least one).
 
     Returns:
-      Heatmaps for ``level``, ``level_shift``, ``block_fn`` (those the space
-      decides) and ``parents``.
+      Heatmaps for ``level``, ``level_shift``, ``block_fn``,
+      ``width_multiplier`` and ``block_repeats`` (those the space decides) and
+      ``parents``.
 
     Raises:
       ValueError: no sequences.
@@ -80,7 +89,7 @@ def decision_heatmaps(encoding: DecisionEncoding, sequences: Sequence[Sequence[i
     space = encoding.space
     m = space.num_stem
     out = []
-    for kind in (LEVEL, LEVEL_SHIFT, BLOCK_FN):
+    for kind in _POINT_KINDS:
         points = [p for p in encoding.points if p.kind == kind]
         if not points:
             continue
@@ -132,6 +141,10 @@ def _choice_phrase(kind: str, columns: list[str]) -> str:
         return f"shifts its level by {joined}"
     if kind == BLOCK_FN:
         return f"is a {joined} block"
+    if kind == WIDTH_MULTIPLIER:
+        return f"is {joined} wide"
+    if kind == BLOCK_REPEATS:
+        return f"repeats its block {joined} times"
     return f"takes a parent at {joined}"
 
 

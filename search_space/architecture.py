@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Sequence
 
 from search_space.errors import ArchitectureError
@@ -63,22 +64,46 @@ def default_stem(family: str) -> tuple[StemBlock, ...]:
     return MOBILE_STEM if family == SPINENET_MOBILE else (StemBlock(), StemBlock())
 
 
+# docs/search_space.md#resource-distribution: a block's own share of the network's resources, on
+# top of the scaling. The defaults leave a block exactly as the scaling alone builds it.
+DEFAULT_WIDTH_MULTIPLIER = 1.0
+DEFAULT_BLOCK_REPEATS = 1
+
+
 @dataclasses.dataclass(frozen=True)
 class BlockSpec:
     """One scale-permuted block.
 
     Attributes:
       level: feature level; spatial size is input / 2**level.
-      block_fn: ``"bottleneck"`` or ``"residual"``.
+      block_fn: ``"bottleneck"``, ``"residual"`` or ``"mbconv"``.
       parents: the two parents, indices into the running list (sorted on
         construction: fusion sums them, so their order carries no meaning).
       is_output: whether this block is the output of its level (P3..P7).
+      width_multiplier: this block's width relative to its level's width under
+        the scaling: ``int(base_filters * width_multiplier)`` base channels
+        (``search_space.widths.block_width``; docs/search_space.md#resource-distribution).
+      block_repeats: this block's group holds ``block_repeats *
+        scaling.block_repeats`` blocks, chained (each takes the previous one's
+        output); under the search's scalings (``scaling.block_repeats`` 1) the
+        count itself.
     """
 
     level: int
     block_fn: str
     parents: tuple[int, int]
     is_output: bool = False
+    width_multiplier: float = DEFAULT_WIDTH_MULTIPLIER
+    block_repeats: int = DEFAULT_BLOCK_REPEATS
+
+    @property
+    def has_resources(self) -> bool:
+        """Whether the block has its own width multiplier or repeat count (not the defaults)."""
+        return (self.width_multiplier, self.block_repeats) != (DEFAULT_WIDTH_MULTIPLIER, DEFAULT_BLOCK_REPEATS)
+
+    def topology(self) -> BlockSpec:
+        """The same block with the default resources: what it is in the scale-permuted topology."""
+        return BlockSpec(self.level, self.block_fn, self.parents, self.is_output)
 
     def __post_init__(self):
         parents = tuple(self.parents)
@@ -133,6 +158,19 @@ class Architecture:
         """Returns the same topology with another scaling."""
         return dataclasses.replace(self, scaling=scaling)
 
+    @property
+    def has_resources(self) -> bool:
+        """Whether some block has its own width multiplier or repeat count."""
+        return any(b.has_resources for b in self.blocks)
+
+    def topology(self) -> Architecture:
+        """The same architecture with every block's resources at their defaults."""
+        return dataclasses.replace(self, blocks=tuple(b.topology() for b in self.blocks))
+
+    def repeats(self, block: int) -> int:
+        """Blocks in the group of scale-permuted block ``block`` (0-based): its repeats times the scaling's."""
+        return self.blocks[block].block_repeats * self.scaling.block_repeats
+
     def consumed(self) -> frozenset[int]:
         """Running-list indices that some block takes as a parent."""
         return frozenset(p for b in self.blocks for p in b.parents)
@@ -167,7 +205,8 @@ class Architecture:
 
             def key(k: int):
                 b = self.blocks[k]
-                return (b.is_output, b.level, b.block_fn, tuple(sorted(label.get(p, -1) for p in b.parents)), k)
+                parents = tuple(sorted(label.get(p, -1) for p in b.parents))
+                return (b.is_output, b.level, b.block_fn, parents, b.width_multiplier, b.block_repeats, k)
 
             best = min(ready, key=key)
             label[m + best] = m + len(order)
@@ -203,7 +242,13 @@ class Architecture:
         canon = self.canonical()
         payload = {
             "stem": [[s.level, s.block_fn] for s in canon.stem],
-            "blocks": [[b.level, b.block_fn, list(b.parents), b.is_output] for b in canon.blocks],
+            # A block's resources join its row only when it has its own, so every architecture
+            # without them keeps the fingerprint it had before they existed.
+            "blocks": [
+                [b.level, b.block_fn, list(b.parents), b.is_output]
+                + ([b.width_multiplier, b.block_repeats] if b.has_resources else [])
+                for b in canon.blocks
+            ],
         }
         if include_scaling:
             payload["scaling"] = dataclasses.asdict(canon.scaling)
@@ -231,6 +276,15 @@ def validate_scaling(scaling: Scaling) -> None:
         )
     if not _is_int(scaling.block_repeats) or scaling.block_repeats < 1:
         raise ArchitectureError(f"scaling.block_repeats must be an integer >= 1, got {scaling.block_repeats!r}")
+
+
+def validate_block_resources(block: BlockSpec, where: str) -> None:
+    """Raises ArchitectureError unless the block's width multiplier and repeat count are in range."""
+    m = block.width_multiplier
+    if not _is_number(m) or not math.isfinite(m) or not m > 0:
+        raise ArchitectureError(f"{where}: width_multiplier must be a finite number > 0, got {m!r}")
+    if not _is_int(block.block_repeats) or block.block_repeats < 1:
+        raise ArchitectureError(f"{where}: block_repeats must be an integer >= 1, got {block.block_repeats!r}")
 
 
 def validate_architecture(
@@ -310,6 +364,7 @@ def validate_architecture(
                 raise ArchitectureError(f"{where}: parent {p} {state}; allowed 0..{idx - 1}")
         if b.parents[0] == b.parents[1]:
             raise ArchitectureError(f"{where}: parent {b.parents[0]} is repeated; the two parents must differ")
+        validate_block_resources(b, where)
     outputs = [(m + k, b.level) for k, b in enumerate(arch.blocks) if b.is_output]
     out_levels = sorted(level for _, level in outputs)
     if out_levels != sorted(output_levels):
@@ -319,8 +374,10 @@ def validate_architecture(
         )
     validate_scaling(arch.scaling)
     if family == SPINENET_MOBILE and arch.scaling.block_repeats != 1:
-        # The reference applies each repeat of an MBConv group to the group's input, so only
-        # one block per group takes effect there; repeats are not modelled until they agree.
+        # The reference applies each repeat of an MBConv group to the group's input, so only one
+        # block per group takes effect there: the scaling, which stands for the reference's models,
+        # keeps 1. A block's own block_repeats (resource distribution) are chained instead.
         raise ArchitectureError(
-            f"scaling.block_repeats is {arch.scaling.block_repeats}; a SpineNet-Mobile has 1 block per group"
+            f"scaling.block_repeats is {arch.scaling.block_repeats}; a SpineNet-Mobile has 1 block per group in "
+            "its scaling, as the reference (a block's own block_repeats repeat it, chained)"
         )

@@ -32,6 +32,11 @@ parameters and float operations equal the reference ``SpineNetMobile``'s too
 (``bench/bench_mobile.py``). Swish and hard-swish add the float operations the
 profiler counts in the reference's implementation of them (``activation``).
 
+A block's own width multiplier and repeat count (resource distribution,
+docs/search_space.md#resource-distribution) change its width
+(``widths.block_width``) and the blocks of its group, which are chained as the
+Keras model chains them; the resampling into and out of it follows its width.
+
 The model is what reaches the outputs: a block that no later block consumes,
 that is not summed into an output, and is not an output in
 ``min_level..max_level`` is dead; Keras drops such layers from a functional
@@ -52,6 +57,7 @@ from search_space.widths import (
     STEM_LEVEL,
     block_channels,
     block_filters,
+    block_width,
     check_input_size,
     level_size,
     stem_conv_filters,
@@ -73,6 +79,8 @@ class BlockCost:
       is_output: whether this block is the output of its level.
       size: spatial side of the block's output.
       channels: output channels.
+      width_multiplier: the block's own width multiplier (1.0 for a stem candidate).
+      repeats: blocks in its group, chained (its ``block_repeats`` times the scaling's).
       live: whether it reaches the model's outputs (dead blocks are not built).
       params: weights of this block: its block group and, for a scale-permuted
         block, the resampling of its two parents.
@@ -90,6 +98,8 @@ class BlockCost:
     live: bool
     params: int
     multiply_adds: int
+    width_multiplier: float = 1.0
+    repeats: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +146,8 @@ class _Entry:
     channels: int
     tally: Tally
     inputs: tuple[int, ...]  # running-list entries this one reads
+    width_multiplier: float = 1.0
+    repeats: int = 1
 
 
 def _check_levels(arch: Architecture, min_level: int, max_level: int) -> None:
@@ -206,14 +218,14 @@ def _walk_backbone(arch: Architecture, input_size: int, min_level: int, max_leve
         stride = 1 if s.level == level else 2
         channels = block_group_cost(tally, s.block_fn, channels, filters, stride, repeats, size_in, size, activation)
         inputs = (i - 1,) if i else ()
-        entries.append(_Entry(i, s.level, s.block_fn, (), (), False, size, channels, tally, inputs))
+        entries.append(_Entry(i, s.level, s.block_fn, (), (), False, size, channels, tally, inputs, 1.0, repeats))
         level = s.level
 
     outgoing = [0] * len(entries)
     for k, b in enumerate(arch.blocks):
         idx = arch.num_stem + k
         where = f"block {idx}"
-        filters = block_filters(b.block_fn, b.level, scale.filter_size_scale, where)
+        filters = block_width(b.block_fn, b.level, scale.filter_size_scale, b.width_multiplier, where)
         size = level_size(input_size, b.level)
         channels = block_channels(b.block_fn, filters)
         tally = Tally()
@@ -241,7 +253,7 @@ def _walk_backbone(arch: Architecture, input_size: int, min_level: int, max_leve
                     outgoing[j] += 1
         tally.add_n(2 + len(merged), channels, size)
         tally.act(activation, channels, size)
-        block_group_cost(tally, b.block_fn, channels, filters, 1, repeats, size, size, activation)
+        block_group_cost(tally, b.block_fn, channels, filters, 1, arch.repeats(k), size, size, activation)
         entries.append(
             _Entry(
                 idx,
@@ -254,6 +266,8 @@ def _walk_backbone(arch: Architecture, input_size: int, min_level: int, max_leve
                 channels,
                 tally,
                 tuple(b.parents) + tuple(merged),
+                b.width_multiplier,
+                arch.repeats(k),
             )
         )
         outgoing.append(0)
@@ -367,6 +381,8 @@ def model_cost(
             live=e.index in live,
             params=e.tally.params,
             multiply_adds=e.tally.flops // 2,
+            width_multiplier=e.width_multiplier,
+            repeats=e.repeats,
         )
         for e in entries
     )

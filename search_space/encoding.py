@@ -10,7 +10,13 @@ build order; for each block, in this order:
   keeps the level in range (block adjustment);
 - ``block_fn``: one of the block types (block adjustment);
 - ``parent_a`` and ``parent_b``: the two parents, ``parent_a < parent_b``,
-  among the entries already built (within the window for intermediate blocks).
+  among the entries already built (within the window for intermediate blocks);
+- ``width_multiplier`` and ``block_repeats``: the block's resources, one of
+  the space's choices each, only in a space that searches them
+  (docs/search_space.md#resource-distribution).
+
+A space with a fixed topology has only the resource decisions: the blocks'
+levels, types and parents are the topology's.
 
 A decision point with a single possible choice in every case (e.g. the shift
 when shifts are switched off) is left out. Each point has a fixed number of
@@ -33,7 +39,11 @@ LEVEL_SHIFT = "level_shift"
 BLOCK_FN = "block_fn"
 PARENT_A = "parent_a"
 PARENT_B = "parent_b"
-KINDS = (LEVEL, LEVEL_SHIFT, BLOCK_FN, PARENT_A, PARENT_B)
+WIDTH_MULTIPLIER = "width_multiplier"
+BLOCK_REPEATS = "block_repeats"
+KINDS = (LEVEL, LEVEL_SHIFT, BLOCK_FN, PARENT_A, PARENT_B, WIDTH_MULTIPLIER, BLOCK_REPEATS)
+# Decisions that take any of their choices, whatever came before.
+_FREE_KINDS = (BLOCK_FN, WIDTH_MULTIPLIER, BLOCK_REPEATS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +56,7 @@ class DecisionPoint:
       kind: one of ``KINDS``.
       num_choices: size of the categorical (fixed, whatever came before).
       values: what each choice means (a level, a shift, a block type, a
-        parent index).
+        parent index, a width multiplier, a repeat count).
       hint: a human-readable description.
     """
 
@@ -102,7 +112,7 @@ class DecisionCursor:
         if p.kind == LEVEL_SHIFT:
             base = self._current["base"]
             return tuple(space.min_level <= base + s <= space.max_level for s in p.values)
-        if p.kind == BLOCK_FN:
+        if p.kind in _FREE_KINDS:
             return (True,) * p.num_choices
         lo = space.window_start(p.block) if intermediate else 0
         if p.kind == PARENT_A:
@@ -139,8 +149,8 @@ class DecisionCursor:
                 self._remaining_out.remove(value)
         elif p.kind == LEVEL_SHIFT:
             cur["level"] = cur["base"] + value
-        elif p.kind == BLOCK_FN:
-            cur["block_fn"] = value
+        elif p.kind in (BLOCK_FN, WIDTH_MULTIPLIER, BLOCK_REPEATS):
+            cur[p.kind] = value
         elif p.kind == PARENT_A:
             cur["parents"] = [value]
         else:
@@ -160,10 +170,14 @@ class DecisionCursor:
             self._start_block(self.point.block)
 
     def _start_block(self, block: int) -> None:
-        """Fills in the choices that are forced for ``block``."""
+        """Fills in the choices that are forced for ``block`` (all but its resources in a fixed topology)."""
         space, cur = self._space, self._current
         cur["block"] = block
-        if self._is_intermediate(block):
+        fixed = self._enc.fixed_blocks
+        if fixed is not None:
+            spec = fixed[block - space.num_stem]
+            cur.update(level=spec.level, block_fn=spec.block_fn, parents=list(spec.parents))
+        elif self._is_intermediate(block):
             if len(space.base_levels) == 1:
                 cur["base"] = space.base_levels[0]
                 self._remaining[cur["base"]] -= 1
@@ -183,7 +197,9 @@ class DecisionCursor:
         if parents is None:  # only one pair is possible
             lo = space.window_start(block) if intermediate else 0
             parents = [lo, lo + 1]
-        self._blocks.append(BlockSpec(cur["level"], block_fn, tuple(parents), not intermediate))
+        width = cur.get(WIDTH_MULTIPLIER, space.width_multipliers[0] if space.width_multipliers else 1.0)
+        repeats = cur.get(BLOCK_REPEATS, space.block_repeats[0] if space.block_repeats else 1)
+        self._blocks.append(BlockSpec(cur["level"], block_fn, tuple(parents), not intermediate, width, repeats))
         self._current = {}
 
     def architecture(self) -> Architecture:
@@ -202,6 +218,7 @@ class DecisionEncoding:
 
     def __init__(self, space: SearchSpace):
         self.space = space
+        self.fixed_blocks = space.fixed_blocks()
         self.points: tuple[DecisionPoint, ...] = self._build_points()
 
     def _build_points(self) -> tuple[DecisionPoint, ...]:
@@ -218,17 +235,20 @@ class DecisionEncoding:
             idx = m + k
             intermediate = k < space.num_intermediate
             role = "intermediate" if intermediate else "output"
-            if intermediate:
-                add(idx, LEVEL, space.base_levels, f"block {idx} ({role}): base level")
-                add(idx, LEVEL_SHIFT, space.level_shifts, f"block {idx} ({role}): level shift")
-            else:
-                add(idx, LEVEL, space.output_levels, f"block {idx} ({role}): output level")
-            add(idx, BLOCK_FN, space.block_fns, f"block {idx} ({role}): block type")
-            # Parent pairs: when only one pair is possible, both points are forced.
-            lo = space.window_start(idx) if intermediate else 0
-            if idx - lo > 2:
-                add(idx, PARENT_A, range(idx), f"block {idx} ({role}): first parent")
-                add(idx, PARENT_B, range(idx), f"block {idx} ({role}): second parent")
+            if self.fixed_blocks is None:
+                if intermediate:
+                    add(idx, LEVEL, space.base_levels, f"block {idx} ({role}): base level")
+                    add(idx, LEVEL_SHIFT, space.level_shifts, f"block {idx} ({role}): level shift")
+                else:
+                    add(idx, LEVEL, space.output_levels, f"block {idx} ({role}): output level")
+                add(idx, BLOCK_FN, space.block_fns, f"block {idx} ({role}): block type")
+                # Parent pairs: when only one pair is possible, both points are forced.
+                lo = space.window_start(idx) if intermediate else 0
+                if idx - lo > 2:
+                    add(idx, PARENT_A, range(idx), f"block {idx} ({role}): first parent")
+                    add(idx, PARENT_B, range(idx), f"block {idx} ({role}): second parent")
+            add(idx, WIDTH_MULTIPLIER, space.width_multipliers, f"block {idx} ({role}): width multiplier")
+            add(idx, BLOCK_REPEATS, space.block_repeats, f"block {idx} ({role}): repeats")
         return tuple(points)
 
     @property
@@ -283,7 +303,7 @@ class DecisionEncoding:
         """
         space = self.space
         space.validate_architecture(arch)
-        bases = space.assign_base_levels(arch)
+        bases = space.assign_base_levels(arch) if self.fixed_blocks is None else ()
         m = space.num_stem
         decisions = []
         for p in self.points:
@@ -294,8 +314,8 @@ class DecisionEncoding:
                 value = bases[k] if intermediate else block.level
             elif p.kind == LEVEL_SHIFT:
                 value = block.level - bases[k]
-            elif p.kind == BLOCK_FN:
-                value = block.block_fn
+            elif p.kind in (BLOCK_FN, WIDTH_MULTIPLIER, BLOCK_REPEATS):
+                value = getattr(block, p.kind)
             elif p.kind == PARENT_A:
                 value = block.parents[0]
             else:

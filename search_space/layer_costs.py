@@ -108,13 +108,19 @@ def block_group_cost(
     size_out: int,
     activation: str = "relu",
 ) -> int:
-    """A block group: the first block may stride and project, the repeats keep the shape.
+    """A block group: ``repeats`` blocks chained, each taking the previous one's output; the first
+    may stride and project, the others keep the shape.
 
     Returns:
       The output channels.
     """
-    if block_fn == MBCONV:  # one block per group (architecture validation)
-        return mbconv_cost(tally, c_in, filters, stride, size_in, size_out, activation)
+    if block_fn == MBCONV:
+        for r in range(repeats):
+            first = r == 0
+            c_in = mbconv_cost(
+                tally, c_in, filters, stride if first else 1, size_in if first else size_out, size_out, activation
+            )
+        return c_in
     c_out = block_channels(block_fn, filters)
     for r in range(repeats):
         s = stride if r == 0 else 1

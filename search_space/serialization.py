@@ -6,13 +6,17 @@ Schema (``schema_version`` 1)::
       "schema_version": 1,
       "stem": [{"level": 2, "block_fn": "bottleneck"}, ...],          # optional
       "blocks": [{"level": 2, "block_fn": "bottleneck",
-                  "parents": [0, 1], "is_output": false}, ...],
+                  "parents": [0, 1], "is_output": false,
+                  "width_multiplier": 1.25, "block_repeats": 2}, ...],  # the last two optional
       "scaling": {"filter_size_scale": 1.0, "resample_alpha": 0.5,
                   "endpoints_num_filters": 256, "block_repeats": 1},
       "provenance": {"trial_id": 12, "reward": 0.31, "search_id": "..."}  # optional
     }
 
 Parents index the running list in which ``0..m-1`` are the stem candidates.
+A block's ``width_multiplier`` (default 1.0) and ``block_repeats`` (default 1)
+are its own resources (docs/search_space.md#resource-distribution); they are
+written only when a block has its own, so a file without them reads as before.
 The reference block-spec form is the list of tuples
 ``(level, block_fn, (parent, parent), is_output)`` used by the public
 reference implementation, with the stem blocks first as
@@ -50,6 +54,7 @@ SCHEMA_VERSION = 1
 
 _TOP_KEYS = {"schema_version", "stem", "blocks", "scaling", "provenance"}
 _BLOCK_KEYS = ("level", "block_fn", "parents", "is_output")
+_BLOCK_RESOURCE_TYPES = {"width_multiplier": float, "block_repeats": int}
 _STEM_KEYS = ("level", "block_fn")
 _SCALING_TYPES = {
     "filter_size_scale": float,
@@ -76,14 +81,18 @@ def architecture_to_dict(arch: Architecture, provenance: Provenance | None = Non
     out: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "stem": [{"level": s.level, "block_fn": s.block_fn} for s in arch.stem],
-        "blocks": [
-            {"level": b.level, "block_fn": b.block_fn, "parents": list(b.parents), "is_output": b.is_output}
-            for b in arch.blocks
-        ],
+        "blocks": [_block_to_dict(b) for b in arch.blocks],
         "scaling": dataclasses.asdict(arch.scaling),
     }
     if provenance is not None:
         out["provenance"] = {k: v for k, v in dataclasses.asdict(provenance).items() if v is not None}
+    return out
+
+
+def _block_to_dict(b: BlockSpec) -> dict[str, Any]:
+    out = {"level": b.level, "block_fn": b.block_fn, "parents": list(b.parents), "is_output": b.is_output}
+    if b.has_resources:
+        out.update(width_multiplier=b.width_multiplier, block_repeats=b.block_repeats)
     return out
 
 
@@ -160,16 +169,18 @@ def architecture_from_dict(data: Any) -> tuple[Architecture, Provenance | None]:
     blocks = []
     for k, b in enumerate(raw_blocks):
         where = f"block {num_stem + k}"
-        _check_keys(b, where, _BLOCK_KEYS, _BLOCK_KEYS)
+        _check_keys(b, where, _BLOCK_KEYS + tuple(_BLOCK_RESOURCE_TYPES), _BLOCK_KEYS)
         parents = b["parents"]
         if not isinstance(parents, list) or len(parents) != 2:
             raise ArchitectureError(f"{where}: parents must be a list of 2 integers, got {parents!r}")
+        resources = {k: _expect(b[k], kind, f"{where}: {k}") for k, kind in _BLOCK_RESOURCE_TYPES.items() if k in b}
         blocks.append(
             BlockSpec(
                 level=_expect(b["level"], int, f"{where}: level"),
                 block_fn=_expect(b["block_fn"], str, f"{where}: block_fn"),
                 parents=tuple(_expect(p, int, f"{where}: parent") for p in parents),
                 is_output=_expect(b["is_output"], bool, f"{where}: is_output"),
+                **resources,
             )
         )
     scaling = Scaling()
@@ -272,7 +283,17 @@ def architecture_to_block_specs(arch: Architecture) -> list[tuple]:
     The reference's SpineNet-Mobile takes its blocks only (its stem is fixed),
     so that is the list written for one; parents still count the two stem
     candidates.
+
+    Raises:
+      ArchitectureError: a block has its own width multiplier or repeat count,
+        which the reference's block specs cannot hold.
     """
+    own = [arch.num_stem + k for k, b in enumerate(arch.blocks) if b.has_resources]
+    if own:
+        raise ArchitectureError(
+            f"block {own[0]}: has its own width_multiplier or block_repeats, which the reference's block specs "
+            "cannot hold; write the architecture as JSON (format json) instead"
+        )
     specs: list[tuple] = []
     if arch.family != SPINENET_MOBILE:
         specs += [(s.level, s.block_fn, (None, None), False) for s in arch.stem]

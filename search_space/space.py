@@ -14,12 +14,22 @@ from search_space.architecture import (
     MOBILE_STEM,
     SPINENET_MOBILE,
     Architecture,
+    BlockSpec,
     Scaling,
     StemBlock,
     block_family,
     validate_architecture,
 )
 from search_space.errors import ArchitectureError
+from search_space.resources import (
+    TopologySpec,
+    check_block_resources,
+    check_choices,
+    check_fixed_topology,
+    check_narrowest,
+    resolve_topology,
+    topology_blocks,
+)
 
 # Paper Table 1, SpineNet-49: scale-permuted blocks {L2:1, L3:2, L4:4, L5:4,
 # L6:2, L7:2}; less the five outputs (one each at L3..L7) this leaves the
@@ -62,6 +72,17 @@ class SearchSpace:
       min_level: lowest level a block may end at.
       max_level: highest level a block may end at.
       scaling: the scaling attached to decoded architectures.
+      width_multipliers: resource distribution (docs/search_space.md#resource-distribution):
+        the choices of every block's width multiplier; empty = not searched
+        (every block 1.0).
+      block_repeats: the choices of every block's repeat count (times
+        ``scaling.block_repeats``); empty = not searched (every block 1).
+      fixed_topology: None, or the scale-permuted blocks every architecture
+        keeps, so that only the resources are searched: given as
+        ``"preset:NAME"``, an architecture file, or block specs
+        ``[[level, block_fn, [parent, parent], is_output], ...]``, and kept as
+        block-spec tuples (``search_space.resources.resolve_topology``). It
+        must be a member of the space.
     """
 
     level_allocation: tuple[tuple[int, int], ...] = SPINENET49_INTERMEDIATE_ALLOCATION
@@ -74,12 +95,32 @@ class SearchSpace:
     min_level: int = 2
     max_level: int = 7
     scaling: Scaling = Scaling()
+    width_multipliers: tuple[float, ...] = ()
+    block_repeats: tuple[int, ...] = ()
+    fixed_topology: TopologySpec | str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "level_allocation", tuple(tuple(p) for p in self.level_allocation))
-        for name in ("output_levels", "level_shifts", "block_fns"):
+        for name in ("output_levels", "level_shifts", "block_fns", "width_multipliers", "block_repeats"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        # Multipliers are floats, so a decoded block's and a file's compare and serialise alike.
+        multipliers = tuple(float(m) if type(m) is int else m for m in self.width_multipliers)
+        object.__setattr__(self, "width_multipliers", multipliers)
+        object.__setattr__(self, "fixed_topology", resolve_topology(self.fixed_topology))
         self.validate()
+
+    def definition(self) -> dict:
+        """The definition as plain data, the resource options left out while they are off.
+
+        What identifies the space to a controller state: a space without
+        resource options has the definition it had before they existed, so
+        saved states stay valid.
+        """
+        out = dataclasses.asdict(self)
+        for name, off in (("width_multipliers", ()), ("block_repeats", ()), ("fixed_topology", None)):
+            if getattr(self, name) == off:
+                del out[name]
+        return out
 
     # ----- the definition itself -------------------------------------------------
 
@@ -135,6 +176,18 @@ class SearchSpace:
                 bad(
                     f"no level shift in {list(self.level_shifts)} keeps L{level} within L{self.min_level}..L{self.max_level}"
                 )
+        check_choices(self.width_multipliers, self.block_repeats)
+        check_narrowest(self.block_fns, range(self.min_level, self.max_level + 1), self.scaling, self.width_multipliers)
+        if self.fixed_topology is not None:
+            if len(self.width_multipliers) < 2 and len(self.block_repeats) < 2:
+                bad(
+                    "fixed_topology leaves nothing to search: give width_multipliers or block_repeats "
+                    "at least 2 choices"
+                )
+            try:
+                self._validate_topology(Architecture(topology_blocks(self.fixed_topology), self.stem(), self.scaling))
+            except ArchitectureError as e:
+                bad(f"fixed_topology is not a member of the space: {e}")
 
     # ----- derived quantities ---------------------------------------------------
 
@@ -177,6 +230,15 @@ class SearchSpace:
             return 0
         return max(0, index - self.parent_window)
 
+    @property
+    def searches_resources(self) -> bool:
+        """Whether the space decides a width multiplier or a repeat count per block."""
+        return len(self.width_multipliers) > 1 or len(self.block_repeats) > 1
+
+    def fixed_blocks(self) -> tuple[BlockSpec, ...] | None:
+        """The fixed topology's blocks (default resources), or None when the topology is searched."""
+        return None if self.fixed_topology is None else topology_blocks(self.fixed_topology)
+
     def stem(self) -> tuple[StemBlock, ...]:
         """The stem candidates of every architecture in this space."""
         if self.family == SPINENET_MOBILE:
@@ -190,8 +252,16 @@ class SearchSpace:
 
         Membership: the generic SpineNet rules, then this space's stem, block
         count, intermediate-then-output order, a level allocation reachable
-        with the allowed shifts, and the parent window. The scaling is free.
+        with the allowed shifts, and the parent window; the fixed topology if
+        the space keeps one; every block's resources among the space's choices
+        (the defaults where an option is off). The scaling is free.
         """
+        self._validate_topology(arch)
+        if self.fixed_topology is not None:
+            check_fixed_topology(arch, self.fixed_topology, self.num_stem)
+        check_block_resources(arch, self.width_multipliers, self.block_repeats, self.num_stem)
+
+    def _validate_topology(self, arch: Architecture) -> None:
         validate_architecture(
             arch,
             min_level=self.min_level,

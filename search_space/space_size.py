@@ -4,6 +4,11 @@ The paper counts blocks as distinguishable: a scale permutation orders N-K
 intermediate and K output blocks separately, (N-K)! * K! orderings, even when
 two blocks share a level. The decision encoding instead picks levels, so it
 enumerates distinct level sequences; the two counts differ when levels repeat.
+
+Resource distribution (docs/search_space.md#resource-distribution) multiplies
+in each block's width and repeat choices; a space with a fixed topology
+searches nothing else, so its permutations, connections and adjustments
+count 1.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ class SpaceSize:
     total: int
     connections_windowed: int
     total_windowed: int
+    resources: int = 1
 
 
 def space_size(space: SearchSpace) -> SpaceSize:
@@ -36,7 +42,10 @@ def space_size(space: SearchSpace) -> SpaceSize:
     - adjustments: (#level shifts)^(N-K) * (#block types)^N, which is
       4^(N-5) * 2^N for the full space;
     - the windowed variants restrict intermediate blocks to the last
-      ``parent_window`` entries: C(min(i, window), 2).
+      ``parent_window`` entries: C(min(i, window), 2);
+    - resources: (#width multipliers * #repeat counts)^N, each count 1 when
+      the option is off; it multiplies both totals;
+    - a fixed topology: permutations, connections and adjustments are 1.
 
     Args:
       space: the search space.
@@ -57,12 +66,16 @@ def space_size(space: SearchSpace) -> SpaceSize:
         else:
             windowed *= math.comb(i, 2)
     adjustments = len(space.level_shifts) ** (n - k) * len(space.block_fns) ** n
+    resources = (max(1, len(space.width_multipliers)) * max(1, len(space.block_repeats))) ** n
+    if space.fixed_topology is not None:
+        permutations = connections = windowed = adjustments = 1
     return SpaceSize(
         num_blocks=n,
         permutations=permutations,
         connections=connections,
         adjustments=adjustments,
-        total=permutations * connections * adjustments,
+        total=permutations * connections * adjustments * resources,
         connections_windowed=windowed,
-        total_windowed=permutations * windowed * adjustments,
+        total_windowed=permutations * windowed * adjustments * resources,
+        resources=resources,
     )

@@ -59,6 +59,27 @@ def block_filters(block_fn: str, level: int, filter_size_scale: float, where: st
     return base_filters(level, filter_size_scale, where)
 
 
+def block_width(block_fn: str, level: int, filter_size_scale: float, width_multiplier: float, where: str = "") -> int:
+    """Base channels of a block with its own width multiplier (docs/search_space.md#resource-distribution).
+
+    ``int(block_filters(...) * width_multiplier)``: the level's width under the
+    scaling, then the block's multiplier, truncated as the scaling's own
+    multiplier is; a multiplier of 1 leaves the width unchanged.
+
+    Raises:
+      ArchitectureError: the multiplier leaves the block with 0 channels (naming ``where``).
+    """
+    base = block_filters(block_fn, level, filter_size_scale, where)
+    filters = int(base * width_multiplier)
+    if filters < 1:
+        prefix = f"{where}: " if where else ""
+        raise ArchitectureError(
+            f"{prefix}width_multiplier {width_multiplier} leaves {base} channels at level {level} with 0; "
+            f"use at least {1 / base:g}"
+        )
+    return filters
+
+
 def block_channels(block_fn: str, filters: int) -> int:
     """Output channels of a block with ``filters`` base channels (4x for a bottleneck)."""
     return filters * BOTTLENECK_EXPANSION if block_fn == BOTTLENECK else filters

@@ -187,8 +187,12 @@ def _print_table(out: dict) -> None:
             f"class {lv['cls_channels']}  box {lv['box_channels']}"
         )
     print("  blocks:")
+    # A block's own width multiplier and repeats get columns when some block has them.
+    resources = any((b["width_multiplier"], b["repeats"]) != (1.0, s["block_repeats"]) for b in out["blocks"])
+    extra = f" {'width':>5} {'reps':>4}" if resources else ""
     print(
-        f"    {'idx':>3} {'level':>5} {'type':<10} {'parents':<8} {'size':>5} {'ch':>5} {'params':>11} {'madds':>15}  note"
+        f"    {'idx':>3} {'level':>5} {'type':<10} {'parents':<8} {'size':>5} {'ch':>5}{extra} {'params':>11} "
+        f"{'madds':>15}  note"
     )
     for b in out["blocks"]:
         parents = ",".join(map(str, b["parents"])) or "stem"
@@ -199,9 +203,10 @@ def _print_table(out: dict) -> None:
             notes.append("sums " + ",".join(map(str, b["merged"])))
         if not b["live"]:
             notes.append("dead: reaches no output, not built")
+        extra = f" {'x' + format(b['width_multiplier'], 'g'):>5} {b['repeats']:>4}" if resources else ""
         print(
             f"    {b['index']:>3} {'L' + str(b['level']):>5} {b['block_fn']:<10} {parents:<8} {b['size']:>5} "
-            f"{b['channels']:>5} {b['params']:>11,} {b['multiply_adds']:>15,}  {'; '.join(notes)}"
+            f"{b['channels']:>5}{extra} {b['params']:>11,} {b['multiply_adds']:>15,}  {'; '.join(notes)}"
         )
 
 

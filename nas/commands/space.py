@@ -23,6 +23,9 @@ def cmd_space() -> int:
         out["experiment"] = config.name
         out["family"] = space.family
         out["num_decisions"] = len(encoding)
+        out["fixed_topology"] = space.fixed_topology is not None
+        out["width_multipliers"] = list(space.width_multipliers)
+        out["block_repeats"] = list(space.block_repeats)
         print(json.dumps(out, indent=2))
         return 0
     alloc = ", ".join(f"L{lv}:{c}" for lv, c in space.level_allocation)
@@ -31,10 +34,17 @@ def cmd_space() -> int:
     print(
         f"  parent window {space.parent_window}; level shifts {list(space.level_shifts)}; block types {list(space.block_fns)}"
     )
+    if space.fixed_topology is not None:
+        print(f"  topology fixed ({size.num_blocks} blocks kept): only each block's resources are searched")
+    if space.width_multipliers or space.block_repeats:
+        widths = list(space.width_multipliers) or [1.0]
+        repeats = list(space.block_repeats) or [1]
+        print(f"  resources per block: width multipliers {widths}, repeats {repeats}")
     rows = [
         ("scale permutations", size.permutations),
         ("cross-scale connections", size.connections),
         ("block adjustments", size.adjustments),
+        ("block resources", size.resources),
         ("total", size.total),
         (f"connections, window {space.parent_window}", size.connections_windowed),
         (f"total, window {space.parent_window}", size.total_windowed),

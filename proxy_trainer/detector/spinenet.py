@@ -14,7 +14,10 @@ giving P3..P7.
 
 A SpineNet-Mobile (an architecture of ``mbconv`` blocks) is built by the same
 walk with its own stem, blocks and resampling (``proxy_trainer.detector.mbconv``;
-docs/search_space.md#spinenet-mobile).
+docs/search_space.md#spinenet-mobile). A block's own width multiplier and
+repeat count (docs/search_space.md#resource-distribution) set its width and the
+blocks of its group, chained: the first takes the fused parents, each other one
+the previous block's output.
 
 The model is a functional Keras model, so blocks that reach no output are
 left out of it. ``search_space.cost_model`` counts the same network without
@@ -39,6 +42,7 @@ from search_space.widths import (
     STEM_CONV_KERNEL,
     block_channels,
     block_filters,
+    block_width,
     resample_filters,
     stem_conv_filters,
     stem_level,
@@ -89,12 +93,14 @@ class _SpineNetBuilder(LayerFactory):
         x = layers.Add(name=f"{name}_add")([x, shortcut])
         return self.act(x, f"{name}_out")
 
-    def _block_group(self, x, block_fn: str, filters: int, strides: int, name: str):
-        """``block_repeats`` blocks; only the first may stride or project (an MBConv group has one block)."""
-        if block_fn == MBCONV:
-            return mbconv_block(self, x, filters, strides, f"{name}_r0")
-        for r in range(self.scaling.block_repeats):
-            x = self._block(x, block_fn, filters, strides if r == 0 else 1, f"{name}_r{r}")
+    def _block_group(self, x, block_fn: str, filters: int, strides: int, name: str, repeats: int):
+        """``repeats`` blocks chained: each takes the previous one's output; only the first may stride or project."""
+        for r in range(repeats):
+            s = strides if r == 0 else 1
+            if block_fn == MBCONV:
+                x = mbconv_block(self, x, filters, s, f"{name}_r{r}")
+            else:
+                x = self._block(x, block_fn, filters, s, f"{name}_r{r}")
         return x
 
     # ----- the network ----------------------------------------------------------
@@ -112,7 +118,7 @@ class _SpineNetBuilder(LayerFactory):
         for i, stem_block in enumerate(self.arch.stem):
             filters = block_filters(stem_block.block_fn, stem_block.level, self.scaling.filter_size_scale)
             strides = 1 if stem_block.level == level else 2
-            x = self._block_group(x, stem_block.block_fn, filters, strides, f"stem{i}")
+            x = self._block_group(x, stem_block.block_fn, filters, strides, f"stem{i}", self.scaling.block_repeats)
             candidates.append(_Entry(x, stem_block.block_fn, int(x.shape[1])))
             level = stem_block.level
         return candidates
@@ -147,7 +153,7 @@ class _SpineNetBuilder(LayerFactory):
         m = self.arch.num_stem
         for k, spec in enumerate(self.arch.blocks):
             idx = m + k
-            filters = block_filters(spec.block_fn, spec.level, self.scaling.filter_size_scale)
+            filters = block_width(spec.block_fn, spec.level, self.scaling.filter_size_scale, spec.width_multiplier)
             channels = block_channels(spec.block_fn, filters)
             size = -(-input_size // 2**spec.level)
             parents = []
@@ -163,7 +169,7 @@ class _SpineNetBuilder(LayerFactory):
                         entry.outgoing += 1
             x = layers.Add(name=f"block{idx}_sum")(parents)
             x = self.act(x, f"block{idx}_sum_act")
-            x = self._block_group(x, spec.block_fn, filters, 1, f"block{idx}")
+            x = self._block_group(x, spec.block_fn, filters, 1, f"block{idx}", self.arch.repeats(k))
             entries.append(_Entry(x, spec.block_fn, size))
             if spec.is_output:
                 outputs[spec.level] = x
