@@ -12,7 +12,10 @@ FLAGS_USED = ("workdir", "proxy_check", "json")
 
 
 def plot_search(workdir_path: str, proxy_check: str | None = None) -> list[str]:
-    """Writes WORKDIR/plots/rewards.png, best_architecture.png (and rungs.png, multi-fidelity); returns the paths.
+    """Writes WORKDIR/plots/rewards.png, pareto.png, best_architecture.png (and rungs.png, multi-fidelity).
+
+    ``pareto.png``: the reward's metric against the cost (a cost-aware reward's, else multiply-adds) of
+    every trial trained, the Pareto front drawn, the cost target marked. Returns the paths written.
 
     With ``proxy_check`` (a proxy check's directory) the rewards plot shows a
     band of one std between seeds (as the check measured it) below the best so far.
@@ -36,6 +39,9 @@ def plot_search(workdir_path: str, proxy_check: str | None = None) -> list[str]:
 
         plan = RungPlan.of(config)
         fidelity = summary(store, plan) if plan is not None else None
+        from nas.pareto import search_front
+
+        front = search_front(config, trials)
     title = f"{config.name}: {config.controller.algorithm}, {len(trials)} trials"
     noise = {}
     if proxy_check:
@@ -48,6 +54,24 @@ def plot_search(workdir_path: str, proxy_check: str | None = None) -> list[str]:
         from nas.fidelity_plots import plot_rungs
 
         paths.append(plot_rungs(trials, plan, fidelity, os.path.join(out, "rungs.png"), title))
+    if front["points"]:
+        from nas.pareto import COSTS
+        from nas.plots import plot_cost_tradeoff
+
+        unit, scale = COSTS[front["cost"]]
+        target = front["cost_target"]
+        paths.append(
+            plot_cost_tradeoff(
+                [p["cost"] / scale for p in front["points"]],
+                [p["value"] for p in front["points"]],
+                front["front"],
+                os.path.join(out, "pareto.png"),
+                xlabel=unit,
+                ylabel=front["metric"],
+                title=f"{title}: {front['metric']} against {unit.split(' (')[0]}",
+                target=None if target is None else target / scale,
+            )
+        )
     if best:
         arch, _ = architecture_from_dict(best[0].architecture)
         caption = f"best architecture: trial {best[0].trial_id}, reward {best[0].reward:.4f}"

@@ -70,6 +70,9 @@ def search_status(workdir_path: str, top: int = 5, proxy_check: str | None = Non
 
         plan = RungPlan.of(config)
         fidelity = summary(store, plan) if plan is not None else None
+        from nas.pareto import search_front
+
+        front = search_front(config, store.trials.values())
     noise = None
     if proxy_check:
         from nas.proxy_check_result import load_result, reward_noise
@@ -102,6 +105,11 @@ def search_status(workdir_path: str, top: int = 5, proxy_check: str | None = Non
         "warnings": warnings,
         "reward_noise": noise,
         "fidelity": fidelity,
+        "pareto_front": {
+            **{k: v for k, v in front.items() if k not in ("points", "front")},
+            "trials": [front["points"][i] for i in front["front"]],
+        },
+        "cost_aware": config.reward.cost != "none",
     }
 
 
@@ -133,6 +141,17 @@ def cmd_status() -> int:
     noise = status["reward_noise"]
     if noise:
         print(f"  {noise['text']}")
+    front = status["pareto_front"]
+    if status["cost_aware"] and front["trials"]:
+        from nas.pareto import COSTS
+
+        unit, scale = COSTS[front["cost"]]
+        print(f"  Pareto front ({front['metric']} against {unit}, no trial better on both; cheapest first):")
+        for p in front["trials"]:
+            print(
+                f"    trial {p['trial_id']:>6}: {front['metric']} {p['value']:.4f} at {p['cost'] / scale:.4g}, "
+                f"reward {p['reward']:.4f}"
+            )
     if status["best"]:
         marked = noise is not None and noise["seed_std"] is not None
         note = "; ~ = within 1 std of the best (the seed alone could make the difference)" if marked else ""

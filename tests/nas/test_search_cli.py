@@ -125,8 +125,15 @@ def test_status_export_and_plot_after_a_search(chaos_search, tmp_path):
     assert lines[0].startswith(f"nas-search export: error: {blocked.parent}: "), r.stderr
     assert sorted(os.listdir(tmp_path / "specs")) == files
 
+    front = status["pareto_front"]
+    assert front["cost"] == "multiply_adds" and front["cost_target"] is None and not status["cost_aware"]
+    costs, values = [p["cost"] for p in front["trials"]], [p["value"] for p in front["trials"]]
+    assert front["trials"] and costs == sorted(costs) and values == sorted(values)
+    assert "Pareto front" not in human.stdout  # shown in text only for a cost-aware reward
+
     r = nas_search("plot", f"--workdir={wd}", "--json")
     assert r.returncode == 0, r.stderr
+    assert "pareto.png" in {os.path.basename(p) for p in json.loads(r.stdout)["files"]}
     for path in json.loads(r.stdout)["files"]:
         with open(path, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
