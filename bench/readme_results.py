@@ -388,7 +388,7 @@ def render_proxy_check_plan(result: dict[str, Any]) -> str:
         f"{plan['total_steps']:,} training steps of {result['batch_size']} images in all. The step time "
         f"{plan['step_seconds']:g} s is **the CPU's**: {result['batch_size']} images at our trainer's measured "
         f"end-to-end rate at 512 px, {cpu['train_images_per_s']:.2f} images/s (`{src['file']}`, "
-        f"`{cpu['field']}`, batch {cpu['measured_batch_size']}, TensorFlow on all {cores} cores of a shared "
+        f"`{cpu['field']}`, batch {cpu['measured_batch_size']}, TensorFlow on the {cores} cores of a shared "
         f"machine whose load average was {load[0]:.1f}-{load[1]:.1f}, commit {src['commit'][:10]}, "
         f"{src['date'][:10]}). At that rate the check is **{hours(cpu)} trial-hours** of training, each an hour of "
         f"that {cores}-core machine ({plan['projected_trial_hours'] * cores:,.0f} core-hours), plus about "
