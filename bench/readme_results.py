@@ -356,6 +356,64 @@ def render_proxy_check(stored: dict[str, Any]) -> str:
     )
 
 
+def render_proxy_check_plan(result: dict[str, Any]) -> str:
+    """The plan and projected cost of a COCO proxy check at a measured step time (bench_proxy_check_plan.py)."""
+    src = result["step_time_from"]
+    by_device = {p["device"]: p for p in result["projections"]}
+    cpu = by_device["cpu"]
+    plan, recipes = cpu["plan"], cpu["plan"]["recipes"]
+    proxy, ref = recipes["proxy"], recipes["reference"]
+    reference = ", ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in plan["reference_overrides"].items()
+    )
+    check = [a for a in cpu["command"] if a not in ("--dry_run",) and not a.startswith("--step_seconds=")]
+    evals = cpu["evaluation"]
+    eval_hours = sum(e["hours"] for e in evals.values())
+    cores = src["cpu_count"]
+    load = (src["load_average_start"][0], src["load_average_end"][0])
+
+    def hours(p: dict[str, Any]) -> str:
+        return f"{p['plan']['projected_trial_hours']:,.0f}"
+
+    text = (
+        f"Before a search on COCO, check its proxy on {len(plan['archs'])} architectures (the two presets and "
+        f"{result['archs']} random ones, sample seed {result['seeds'][0]}) with {plan['seeds']} seeds each against the "
+        f"default reference (`{reference}`):\n\n"
+        "```bash\n" + " ".join(check) + " \\\n"
+        "  --params_override=data.annotation_file=/data/coco/annotations/instances_train2017.json,"
+        "data.image_dir=/data/coco/train2017\n```\n\n"
+        f"Its plan, from `{' '.join(cpu['command'])}` (no data needed, nothing written): {plan['trials']} trials, "
+        f"{proxy['trials']} proxy trials of {proxy['epochs']:g} epochs = {proxy['steps_per_trial']:,} steps and "
+        f"{ref['trials']} reference trials of {ref['epochs']:g} epochs = {ref['steps_per_trial']:,} steps, "
+        f"{plan['total_steps']:,} training steps of {result['batch_size']} images in all. The step time "
+        f"{plan['step_seconds']:g} s is **the CPU's**: {result['batch_size']} images at our trainer's measured "
+        f"end-to-end rate at 512 px, {cpu['train_images_per_s']:.2f} images/s (`{src['file']}`, "
+        f"`{cpu['field']}`, batch {cpu['measured_batch_size']}, TensorFlow on the {cores} cores of a shared "
+        f"machine whose load average was {load[0]:.1f}-{load[1]:.1f}, commit {src['commit'][:10]}, "
+        f"{src['date'][:10]}). At that rate the check is **{hours(cpu)} trial-hours** of training, each an hour of "
+        f"that {cores}-core machine ({plan['projected_trial_hours'] * cores:,.0f} core-hours), plus about "
+        f"{eval_hours:,.0f} hours of evaluation ({evals['proxy']['evaluations_per_trial']} per proxy trial, "
+        f"{evals['reference']['evaluations_per_trial']} per reference trial, {result['eval_images']:,} images each at "
+        f"the measured {cpu['eval_images_per_s']:.2f} images/s): a projection per CPU machine, not a plan to run it "
+        "on CPUs. "
+    )
+    gpu = by_device.get("gpu")
+    if gpu:
+        text += (
+            f"On the GPU that `{src['file']}` measured ({gpu['train_images_per_s']:.1f} images/s, bf16 + XLA, batch "
+            f"{gpu['measured_batch_size']}), the step is {gpu['plan']['step_seconds']:g} s and the check "
+            f"{hours(gpu)} trial-hours (GPU-hours at one GPU per trial) of training. "
+        )
+    else:
+        text += (
+            "The GPU's step time is not measured yet (issue 17): `python bench/bench_training.py` on a GPU stores "
+            "it, and this projection then gives the check's GPU-hours too; until then, "
+            f"`{' '.join(a if not a.startswith('--step_seconds=') else '--step_seconds=S' for a in cpu['command'])}` "
+            "projects it for a step time S of one's own. "
+        )
+    return text + f"Projected by {_provenance(result)}.\n"
+
+
 def render_controllers_e2e(result: dict[str, Any]) -> str:
     """REINFORCE against evolution through ``nas-search search`` on Ray (bench_controllers_e2e.py)."""
     trials, n = result["trials"], len(next(iter(result["seeds"].values())))
@@ -439,6 +497,42 @@ def render_mobile_parity(result: dict[str, Any]) -> str:
         f"{parity['checked']} architectures (the {len(parity['presets'])} presets, {parity['random']} random members "
         f"of the Mobile space at tiny scalings with ReLU, swish and hard-swish, half with their head, seed "
         f"{result['seeds'][0]}, and SpineNet-49 with swish): {_provenance(result)}.\n"
+    )
+
+
+def render_output_parity(result: dict[str, Any]) -> str:
+    """Our model's outputs against the reference's with the same weights copied in (bench_output_parity.py)."""
+    st, seeds, cases = result["settings"], result["seeds"], result["parity"]["cases"]
+    rows = []
+    for c in cases:
+        fn, alpha, endpoints, repeats = c["scaling"]
+        params = c["params"]
+        same = params["ours"] == params["reference"]
+        counted = f"{params['ours']:,}" if same else f"**ours {params['ours']:,}, reference {params['reference']:,}**"
+        rows.append(
+            f"| {c['label']} | {fn:g}, {alpha:g}, {endpoints}, {repeats} | {c['head'][0]} x {c['head'][1]} | "
+            f"{c['layers']} ({c['assigned']}) | {counted} | {c['max_abs_diff']:.3g} | "
+            f"{c['max_rel_diff']:.3g} | {c['control_min_max_abs_diff']:.3g} |"
+        )
+    ok = sum(c["within_tolerance"] for c in cases)
+    worst = max(c["max_abs_diff"] for c in cases)
+    return (
+        f"With the same weights copied in, our SpineNet + RetinaNet and the reference's ({result['reference']}'s "
+        "`SpineNet` and `RetinaNetHead`, built from our block specs) give the same outputs in inference mode: "
+        f"{ok} of {len(cases)} architectures within the tolerance (the largest absolute difference of an output at "
+        f"most {result['relative_tolerance']:g} of its largest value), the largest absolute difference over all "
+        f"of them {worst:.3g}. Each row compares P3-P7 of the backbone and the class and box outputs on every "
+        f"level (15 outputs) for {st['batch_size']} random images (seed {seeds['input']}) of {st['input_size']} px, "
+        f"{st['num_classes']} classes; every weight random (seed {seeds['weights']} plus the row's index), batch-norm "
+        "moving means and variances included. Weights are matched by the dataflow of each side's traced inference "
+        "graph, not by name (`proxy_trainer/detector/weight_order.py`). The control column is the smallest, over "
+        "the 15 outputs, of the largest difference from the reference with its own initial weights: the "
+        "comparison tells models apart.\n\n"
+        "| architecture | scaling (filters, alpha, endpoints, repeats) | head | layers (variables) copied | "
+        "parameters (both) | max abs diff | max rel diff | control |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows) + "\n\n"
+        f"Random architectures: the `spinenet49_coco_proxy` space, `random.Random(seed)` for seeds "
+        f"{_seeds(seeds['architectures'])}. Measured by {_provenance(result)}.\n"
     )
 
 
@@ -710,6 +804,7 @@ RENDERERS: dict[str, Callable[..., str]] = {
     "controllers_e2e": render_controllers_e2e,
     "controllers_variants": render_controllers_variants,
     "proxy_check": render_proxy_check,
+    "proxy_check_plan": render_proxy_check_plan,
     "faults": render_faults,
     "asha": render_asha,
     "synthetic_ap": render_synthetic_ap,
@@ -717,6 +812,7 @@ RENDERERS: dict[str, Callable[..., str]] = {
     "quickstart_rewards": render_quickstart_rewards,
     "model_parity": render_model_parity,
     "mobile_parity": render_mobile_parity,
+    "output_parity": render_output_parity,
     "benchmarks": render_benchmarks,
 }
 # Results a section renders without (its renderer gets None): the Benchmarks table says which are missing.

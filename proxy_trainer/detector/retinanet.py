@@ -18,7 +18,9 @@ subnet and a box subnet, each ``num_convs`` x (3x3 conv with bias -> batch
 norm -> activation) then a 3x3 conv with bias to the outputs; the convs are
 shared by all levels, the batch norms are per level. Kernels start from
 N(0, 0.01), biases from 0, and the class bias from ``-log((1 - 0.01) / 0.01)``
-so every anchor starts at the prior probability 0.01 (focal-loss paper).
+so every anchor starts at the prior probability 0.01 (focal-loss paper; Model
+Garden's head starts its two output convs from N(0, 1e-5) instead, see
+docs/proxy_recipe.md#proxy-model).
 With ``separable`` (the SpineNet-Mobile head) every conv is a 3x3 depthwise
 conv followed by a 1x1 conv with bias; as in the reference, the tower's keep
 Keras' default initializers and the output convs start from N(0, 0.03).
@@ -39,7 +41,7 @@ from search_space.widths import BOX_PARAMS_PER_ANCHOR, level_size
 
 # Focal-loss paper (Lin et al. 2017, section 4.1): foreground prior at init.
 CLASS_PRIOR = 0.01
-# Reference RetinaNet head kernel initializer: N(0, 0.01).
+# Head kernel initializer: N(0, 0.01) (focal-loss paper; Model Garden's tower convs, not its output convs).
 HEAD_KERNEL_STDDEV = 0.01
 # Reference separable head: its output convs' depthwise and pointwise kernels start from N(0, 0.03).
 SEPARABLE_OUTPUT_STDDEV = 0.03
