@@ -249,3 +249,10 @@ class Asha:
 def skip_message(fidelity: dict[str, Any]) -> str:
     """The failure the controller is told of a trial stopped at a rung under ``reward.low_fidelity=skip``."""
     return f"stopped at rung {fidelity.get('rung')} ({fidelity.get('epochs')} epochs); reward.low_fidelity=skip"
+
+
+def reused_fidelity(fidelity: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a reused result says of its fidelity: the source's decision and reward, not its rungs (not trained)."""
+    if not fidelity:
+        return None
+    return {k: fidelity[k] for k in ("decision", "reward_source", "calibrated") if k in fidelity}

@@ -18,13 +18,14 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from controller.base import Controller, ControllerStateError, FeedbackError, Proposal
+from controller.base import Controller, Proposal
 from experiments.search_config import SearchConfig
 from nas.executors import Outcome, TrialTask
-from nas.fidelity import Asha, skip_message
+from nas.fidelity import Asha, reused_fidelity
+from nas.search_replay import feed_back, restore_controller
 from nas.trial_store import COMPLETED, FAILED, Trial, TrialStore
 from nas.user_errors import one_line
-from nas.workdir import Workdir, WorkdirError
+from nas.workdir import Workdir
 from search_space import Architecture, DecisionEncoding, architecture_to_dict
 
 RewardFn = Callable[[dict[str, Any], Architecture], float]
@@ -84,22 +85,6 @@ def trial_seed(search_seed: int, trial_id: int) -> int:
 # architecture with the same seed, which on CPU (deterministic) repeats the same NaN. Crashes,
 # dead workers, running out of memory and time limits are retried up to search.max_attempts.
 NOT_RETRIED_ERRORS = ("NonFiniteLossError:",)
-
-
-class ReplayError(WorkdirError):
-    """The controller cannot be brought to the state the trial log describes.
-
-    Raised before the search writes anything: the workdir is left as it was,
-    and every later attempt fails the same way until the user acts.
-    """
-
-
-def rebuild_hint(workdir: Workdir) -> str:
-    """What the user runs to rebuild the controller from the whole trial log."""
-    return (
-        f"run `nas-search resume --workdir={workdir.path} --rebuild_controller` to rebuild the controller "
-        "from the whole trial log (the snapshots are then set aside, not deleted)"
-    )
 
 
 class SearchLoop:
@@ -164,12 +149,10 @@ class SearchLoop:
     def restore(self, rebuild: bool = False) -> list[str]:
         """Brings the controller to the state the trial log describes; writes nothing.
 
-        The newest readable snapshot is restored and the log records after it
-        are replayed (proposals re-drawn and checked against the log, results
-        fed back). Unreadable newer snapshots are skipped (set aside once the
-        search runs). With ``rebuild`` every snapshot is ignored and the whole
-        log is replayed into a fresh controller: on an intact log that gives
-        exactly the controller the snapshots hold.
+        ``nas.search_replay.restore_controller``: the newest readable snapshot
+        restored and the log records after it replayed, or with ``rebuild`` the
+        whole log replayed into a fresh controller. Snapshots it skips or
+        replaces are set aside when the search runs.
 
         Returns:
           Warnings for the user (snapshots skipped, hyperparameters filled in).
@@ -178,79 +161,20 @@ class SearchLoop:
           ReplayError: a snapshot is refused, or the re-drawn proposals differ
             from the log; the message says what to do.
         """
-        snapshot, snapshot_path, problems = self.workdir.latest_snapshot()
-        warnings = []
-        start = 0
-        if rebuild:
-            self._set_aside = [(p, ".replaced") for p in self.workdir.snapshot_paths()]
-            if self._set_aside:
-                warnings.append(
-                    f"controller rebuilt from the whole trial log; {len(self._set_aside)} snapshot(s) set aside "
-                    "as snapshots/*.replaced"
-                )
-        else:
-            self._set_aside = [(p, ".corrupt") for p, _ in problems]
-            warnings += [
-                f"{msg}; using an older snapshot (set aside as {os.path.basename(p)}.corrupt)" for p, msg in problems
-            ]
-            if snapshot is not None and snapshot["log_seq"] <= len(self.store.records):
-                try:
-                    warnings += self.controller.set_state(snapshot["controller"]) or []
-                except ControllerStateError as e:
-                    raise ReplayError(
-                        f"{snapshot_path}: the controller snapshot is refused ({e}); nothing was changed; "
-                        + rebuild_hint(self.workdir)
-                    ) from None
-                start = snapshot["log_seq"]
-        for record in self.store.records[:start]:
-            if record["event"] == "proposed":
-                self.proposals[record["trial_id"]] = Proposal.from_dict(record["proposal"], self.encoding)
-        for record in self.store.iter_since(start):
-            self._replay(record, rebuilding=rebuild or start == 0)
+        self._set_aside, warnings = restore_controller(
+            workdir=self.workdir,
+            store=self.store,
+            controller=self.controller,
+            encoding=self.encoding,
+            proposals=self.proposals,
+            rebuild=rebuild,
+        )
         self._restored = True
         self.warnings = warnings
         return warnings
 
-    def _replay(self, record: dict[str, Any], rebuilding: bool) -> None:
-        event, tid = record["event"], record.get("trial_id")
-        try:
-            if event == "proposed":
-                proposal = self.controller.propose()
-                if list(proposal.decisions) != list(record["proposal"]["decisions"]):
-                    raise self._disagreement(
-                        f"replaying trial {tid}, the controller proposed a different architecture than the log records",
-                        rebuilding,
-                    )
-                self.proposals[tid] = proposal
-            elif event == "completed":
-                self._feedback(tid, reward=record.get("reward"), fidelity=record.get("fidelity"))
-            elif event == "failed":
-                self._feedback(tid, failure=record.get("error") or "failed")
-        except (FeedbackError, KeyError) as e:
-            what = f"replaying record {record.get('seq')} ({event} of trial {tid}), the controller refused it ({e})"
-            raise self._disagreement(what, rebuilding) from None
-
-    def _disagreement(self, what: str, rebuilding: bool) -> ReplayError:
-        if rebuilding:
-            return ReplayError(
-                f"{self.store.path}: {what}, replaying from the start of the log: the log was edited, or the "
-                "controller's code or config changed since the search began; nothing was changed. Restore "
-                "trials.jsonl from a backup, or export what it holds (nas-search export) and start a new search "
-                "in another --workdir"
-            )
-        return ReplayError(
-            f"{self.store.path}: {what} after the newest controller snapshot; the snapshot and the log disagree; "
-            "nothing was changed; " + rebuild_hint(self.workdir)
-        )
-
     def _feedback(self, tid: int, reward: float | None = None, failure: str | None = None, fidelity=None) -> None:
-        proposal = self.proposals[tid]
-        if failure is None and reward is None:  # a trial stopped at a rung, reward.low_fidelity=skip
-            failure = skip_message(fidelity or {})
-        if failure is not None:
-            self.controller.feedback(proposal, failure=failure)
-        else:
-            self.controller.feedback(proposal, reward)
+        feed_back(self.controller, self.proposals[tid], reward=reward, failure=failure, fidelity=fidelity)
 
     # ----- the loop ----------------------------------------------------------------
 
@@ -331,7 +255,7 @@ class SearchLoop:
         if self.config.reuse_results:
             source = self.store.by_fingerprint(trial.fingerprint)
             if source is not None:
-                fidelity = _reused_fidelity(source.fidelity)
+                fidelity = reused_fidelity(source.fidelity)
                 self._complete(
                     trial.trial_id, source.metrics or {}, source.reward, reused_from=source.trial_id, fidelity=fidelity
                 )
@@ -411,7 +335,7 @@ class SearchLoop:
         self._feedback(tid, reward=reward, fidelity=fidelity)
         self._after_result(tid)
         for follower in self._followers.pop(tid, []):
-            self._complete(follower, metrics, reward, reused_from=tid, fidelity=_reused_fidelity(fidelity))
+            self._complete(follower, metrics, reward, reused_from=tid, fidelity=reused_fidelity(fidelity))
 
     def _fail(self, tid: int, error: str) -> None:
         self.store.append("failed", trial_id=tid, error=error)
@@ -453,13 +377,6 @@ class SearchLoop:
         path = os.path.join(self.workdir.trial_dir(tid), f"error_attempt{outcome.task.attempt}.txt")
         with open(path, "w") as f:
             f.write(f"{time.ctime()}: {outcome.kind}: {outcome.error}\n\n{outcome.details}\n")
-
-
-def _reused_fidelity(fidelity: dict[str, Any] | None) -> dict[str, Any] | None:
-    """What a reused result says of its fidelity: the source's decision and reward, not its rungs (not trained)."""
-    if not fidelity:
-        return None
-    return {k: fidelity[k] for k in ("decision", "reward_source", "calibrated") if k in fidelity}
 
 
 def summarize(store: TrialStore) -> dict[str, int]:

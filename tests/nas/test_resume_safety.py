@@ -14,7 +14,8 @@ import time
 import pytest
 
 from controller import build_controller
-from nas.search_loop import ReplayError, SearchLoop
+from nas.search_loop import SearchLoop
+from nas.search_replay import ReplayError
 from nas.search_runner import start_or_resume
 from nas.trial_store import TrialStore
 from nas.workdir import Workdir, WorkdirError
