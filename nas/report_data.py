@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from nas.pareto import pareto_front
+from nas.pareto import pareto_front, trial_costs
 from nas.trial_store import COMPLETED, Trial, TrialStore
 from nas.workdir import Workdir
 
@@ -56,22 +56,9 @@ def device_hours(store: TrialStore, devices_per_trial: float) -> float:
             open_attempts.clear()
         elif event == "started":
             open_attempts[tid] = record["time"]
-        elif event in ("completed", "attempt_failed", "failed") and tid in open_attempts:
+        elif event in ("rung", "completed", "attempt_failed", "failed") and tid in open_attempts:
             seconds += max(0.0, record["time"] - open_attempts.pop(tid))
     return seconds * devices_per_trial / 3600.0
-
-
-def trial_costs(config: Any, trial: Trial, cache: dict[str, dict[str, int]]) -> dict[str, int]:
-    """Parameters and multiply-adds: the trial's own metrics, else the cost model (by fingerprint)."""
-    from nas.reward_fn import architecture_costs
-    from search_space import architecture_from_dict
-
-    metrics = trial.metrics or {}
-    if isinstance(metrics.get("params"), int) and isinstance(metrics.get("multiply_adds"), int):
-        return {"params": metrics["params"], "multiply_adds": metrics["multiply_adds"]}
-    if trial.fingerprint not in cache:
-        cache[trial.fingerprint] = architecture_costs(config, architecture_from_dict(trial.architecture)[0])
-    return cache[trial.fingerprint]
 
 
 def number(value: Any) -> float | None:

@@ -98,3 +98,23 @@ def test_the_controllers_events_read_back_without_tensorflow(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_device_hours_counts_every_run_of_a_trial_and_not_one_cut_short():
+    from nas.report_data import device_hours
+
+    class Store:
+        records = [
+            {"event": "started", "trial_id": 0, "time": 0.0},
+            {"event": "rung", "trial_id": 0, "time": 100.0},  # a multi-fidelity trial promoted at its first rung
+            {"event": "started", "trial_id": 0, "time": 110.0},
+            {"event": "completed", "trial_id": 0, "time": 410.0},
+            {"event": "started", "trial_id": 1, "time": 0.0},
+            {"event": "attempt_failed", "trial_id": 1, "time": 60.0},
+            {"event": "started", "trial_id": 2, "time": 500.0},
+            {"event": "run", "time": 900.0},  # the driver stopped with trial 2 running: not counted
+            {"event": "started", "trial_id": 2, "time": 1000.0},
+            {"event": "completed", "trial_id": 2, "time": 1180.0},
+        ]
+
+    assert device_hours(Store(), 2.0) == pytest.approx((100 + 300 + 60 + 180) * 2 / 3600)
