@@ -106,7 +106,7 @@ def test_kill_9_during_a_promoted_continuation_then_resume(tmp_path, whole):
         sys.executable, "-m", "nas.cli", "search", "--experiment=spinenet49_coco_proxy", f"--workdir={wd}",
         f"--evaluator={TOY}:curves", "--quiet",
         "--params_override=search.executor=local,controller.algorithm=reinforce,"
-        "controller.policy_gradient.update_every=3,search.reuse_results=true," + overrides,
+        "controller.policy_gradient.update_every=3,search.reuse_results=true,search.report_every=0," + overrides,
     ]  # fmt: skip
     proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "TOY_SLEEP": "0.3"}, stderr=subprocess.PIPE)
     log = os.path.join(wd, "trials.jsonl")

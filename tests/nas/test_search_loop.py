@@ -22,6 +22,9 @@ def make_config(evaluator="deterministic", **overrides):
         "search.max_trials": 12,
         "controller.algorithm": "reinforce",
         "controller.policy_gradient.update_every": 3,
+        # No periodic HTML report unless a test asks for one (tests/nas/test_report.py, the real ASHA search
+        # of tests/nas/test_fidelity_e2e.py): drawing it costs many times what these toy trials do.
+        "search.report_every": 0,
     }
     base.update(overrides)
     return apply_overrides(get_experiment("spinenet49_coco_proxy"), base)

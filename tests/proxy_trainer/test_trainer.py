@@ -33,6 +33,10 @@ from search_space import Scaling, spinenet49
 
 TINY_ARCH = spinenet49(Scaling(filter_size_scale=0.25, resample_alpha=0.25, endpoints_num_filters=16))
 METRIC_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "final_loss", "steps")
+# tiny_config's 48 images less 16 held out = 32 training images; batch 8: 4 steps an epoch, 2 epochs = 8 steps,
+# a checkpoint every 3 steps, AP evaluated after every epoch. One such run (conftest.py, epoch_eval_run) is the
+# reference of tests/proxy_trainer/test_trainer_epoch_eval.py and test_trainer_rungs.py.
+EPOCH_EVAL = dict(batch_size=8, train_steps=0, epochs=2.0, checkpoint_interval=3, warmup_steps=2, eval_every_epoch=True)
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import os
 import pytest
 
 from proxy_trainer.training.trainer import EPOCH_AP_FILE, epoch_end_steps, train_and_evaluate
-from tests.proxy_trainer.test_trainer import TINY_ARCH, tiny_config
+from tests.proxy_trainer.test_trainer import EPOCH_EVAL, TINY_ARCH, tiny_config
 
 # 48 images less 16 held out = 32 training images; batch 8: 4 steps an epoch, 2 epochs = 8 steps.
-EPOCHS = dict(batch_size=8, train_steps=0, epochs=2.0, checkpoint_interval=3, warmup_steps=2)
+EPOCHS = {k: v for k, v in EPOCH_EVAL.items() if k != "eval_every_epoch"}
 
 
 class _Stop(Exception):
@@ -24,14 +24,14 @@ def test_epoch_end_steps():
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("cache"))
+def cache_dir(epoch_eval_cache):
+    return epoch_eval_cache
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(cache_dir, tmp_path_factory):
-    workdir = str(tmp_path_factory.mktemp("whole"))
-    return workdir, train_and_evaluate(TINY_ARCH, tiny_config(cache_dir, eval_every_epoch=True, **EPOCHS), workdir, 1)
+def uninterrupted(epoch_eval_run):
+    """Trained with EPOCHS and eval_every_epoch, seed 1 (conftest.py: shared with test_trainer_rungs.py)."""
+    return epoch_eval_run
 
 
 def test_every_epoch_is_evaluated_and_the_last_is_the_final_evaluation(uninterrupted):

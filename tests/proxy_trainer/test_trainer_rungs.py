@@ -9,12 +9,12 @@ import tensorflow as tf
 
 from proxy_trainer.training.config import TrainerConfig
 from proxy_trainer.training.trainer import EPOCH_AP_FILE, train_and_evaluate
-from tests.proxy_trainer.test_trainer import TINY_ARCH, tiny_config
+from tests.proxy_trainer.test_trainer import EPOCH_EVAL, TINY_ARCH, tiny_config
 
 # 48 images less 16 held out = 32 training images; batch 8: 4 steps an epoch, 2 epochs = 8 steps,
 # the learning rate decaying at steps 5 and 7 (2/3 and 8/9 of 8), after the first rung (epoch 1):
 # a rung that trained with a schedule of its own length would have decayed before it.
-EPOCHS = dict(batch_size=8, train_steps=0, epochs=2.0, checkpoint_interval=3, warmup_steps=2, eval_every_epoch=True)
+EPOCHS = EPOCH_EVAL
 KEYS = ("AP", "AP50", "final_loss", "steps", "AP_epoch_1", "AP_epoch_2")
 
 
@@ -35,21 +35,17 @@ def _weights(workdir):
     return {n: reader.get_tensor(n) for n in names}
 
 
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("cache"))
+def test_a_rung_then_its_continuation_ends_as_one_whole_run(epoch_eval_cache, epoch_eval_run, tmp_path):
+    cache_dir = epoch_eval_cache
+    whole_dir, whole = epoch_eval_run  # trained with EPOCHS, seed 1, uninterrupted (conftest.py)
+    rungs_dir = str(tmp_path / "rungs")
 
-
-def test_a_rung_then_its_continuation_ends_as_one_whole_run(cache_dir, tmp_path):
-    whole_dir, rungs_dir = str(tmp_path / "whole"), str(tmp_path / "rungs")
-    whole = train_and_evaluate(TINY_ARCH, tiny_config(cache_dir, **EPOCHS), whole_dir, 2)
-
-    rung1 = train_and_evaluate(TINY_ARCH, tiny_config(cache_dir, stop_at_epoch=1.0, **EPOCHS), rungs_dir, 2)
+    rung1 = train_and_evaluate(TINY_ARCH, tiny_config(cache_dir, stop_at_epoch=1.0, **EPOCHS), rungs_dir, 1)
     assert rung1["stopped_at_step"] == 4 and rung1["steps_run"] == 4 and rung1["steps"] == 8
     assert rung1["AP"] == rung1["AP_epoch_1"] == whole["AP_epoch_1"]  # the rung's AP is the whole run's at epoch 1
     assert "AP_epoch_2" not in rung1 and rung1["epochs_trained"] == 1.0
 
-    final = train_and_evaluate(TINY_ARCH, tiny_config(cache_dir, **EPOCHS), rungs_dir, 2)  # no stop: to the end
+    final = train_and_evaluate(TINY_ARCH, tiny_config(cache_dir, **EPOCHS), rungs_dir, 1)  # no stop: to the end
     assert final["resumed_from_step"] == 4 and final["steps_run"] == 4 and "stopped_at_step" not in final
     assert {k: final[k] for k in KEYS} == {k: whole[k] for k in KEYS}
     a, b = _weights(whole_dir), _weights(rungs_dir)
