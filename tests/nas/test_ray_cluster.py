@@ -25,7 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TOY = "tests.nas.toy_evaluators"
 HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
 SLEEP_S = 3.0  # how long a noted_slow trial runs: long enough to kill something under it
-COMMON = "search.fresh_worker_per_trial=false,search.trial_cpus=1,controller.policy_gradient.update_every=2"
+# No periodic HTML report: the report tests cover it.
+COMMON = "search.fresh_worker_per_trial=false,search.trial_cpus=1,controller.policy_gradient.update_every=2,search.report_every=0"
 # The processes each node starts are found through /proc (to end exactly those).
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
 

@@ -13,7 +13,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOY = "tests.nas.toy_evaluators"
 # Small, fast searches: the RNN controller learns every 3 results; 2 trials at once.
-COMMON = "controller.policy_gradient.update_every=3,search.fresh_worker_per_trial=false,search.trial_cpus=1"
+# No periodic HTML report: the report tests cover it, and it costs more than these toy trials.
+COMMON = "controller.policy_gradient.update_every=3,search.fresh_worker_per_trial=false,search.trial_cpus=1,search.report_every=0"
 
 
 def nas_search(*args, timeout=240, env=None):
