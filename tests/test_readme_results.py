@@ -39,7 +39,7 @@ NOT_CHECKED_HERE = ("## Search algorithms",)
 
 def unbacked_figures(text: str) -> list[str]:
     """Measured-looking figures of ``text`` outside rendered sections, code and the dated observations."""
-    text = re.sub(r"<!-- results:([a-z_]+) begin: .*?-->\n.*?<!-- results:\1 end -->", "", text, flags=re.S)
+    text = re.sub(r"<!-- results:([a-z0-9_]+) begin: .*?-->\n.*?<!-- results:\1 end -->", "", text, flags=re.S)
     for heading in NOT_CHECKED_HERE:
         start = text.find(heading + " ")
         if start >= 0:
@@ -57,7 +57,7 @@ def benchmark_rows_outside_sections(text: str) -> list[str]:
     start = text.index("## Benchmarks")
     end = text.find("\n## ", start + 1)
     body = text[start : end if end >= 0 else len(text)]
-    body = re.sub(r"<!-- results:([a-z_]+) begin: .*?-->\n.*?<!-- results:\1 end -->", "", body, flags=re.S)
+    body = re.sub(r"<!-- results:([a-z0-9_]+) begin: .*?-->\n.*?<!-- results:\1 end -->", "", body, flags=re.S)
     return [line for line in body.splitlines() if line.startswith("|")]
 
 
