@@ -55,18 +55,6 @@ def _cli(*args: str, capture: bool = False) -> str:
     return proc.stdout or ""
 
 
-def trial_seconds(records: list[dict]) -> float:
-    """Seconds trials ran, summed over every run of a trial (a promoted one runs once per rung)."""
-    started: dict[int, float] = {}
-    total = 0.0
-    for r in records:
-        if r.get("event") == "started":
-            started[r["trial_id"]] = r["time"]
-        elif r.get("event") in ("rung", "completed", "attempt_failed", "failed") and r.get("trial_id") in started:
-            total += r["time"] - started.pop(r["trial_id"])
-    return total
-
-
 def search(name: str, workdir: str, trials: int, overrides: str) -> dict:
     """Runs (or continues) one search and reads its trial log."""
     override = f"search.seed={SEEDS[name]},search.max_trials={trials}" + (f",{overrides}" if overrides else "")
@@ -74,6 +62,7 @@ def search(name: str, workdir: str, trials: int, overrides: str) -> dict:
     _cli("search", f"--experiment={EXPERIMENT}", f"--workdir={workdir}", f"--params_override={override}", "--quiet")
     wall = time.time() - start
     from nas.fidelity import RungPlan, epochs_spent
+    from nas.report_data import device_hours
     from nas.trial_store import TrialStore
     from nas.workdir import Workdir
 
@@ -83,7 +72,7 @@ def search(name: str, workdir: str, trials: int, overrides: str) -> dict:
     epochs_full = float(config.trainer.epochs)
     with TrialStore(wd.log_path, readonly=True) as store:
         trials_ = list(store.trials.values())
-        seconds = trial_seconds(store.records)
+        seconds = device_hours(store, 1.0) * 3600.0  # every run of a trial, up to its rung or outcome
     trained = [t for t in trials_ if t.reused_from is None and t.status == "completed"]
     epochs = sum(epochs_spent(t, plan) if plan else epochs_full for t in trained)
     finals = [t for t in trials_ if t.status == "completed" and t.full_fidelity and t.metrics]

@@ -8,12 +8,14 @@ cheaper backbone is preferred at equal AP, as a Mobile search asks.
 
 from __future__ import annotations
 
-from controller.config import SAMPLE_EFFICIENT_REINFORCE, ControllerConfig, PolicyGradientConfig
+import dataclasses
+
+from controller.config import SAMPLE_EFFICIENT_REINFORCE
 from controller.reward import RewardConfig
 from experiments.config import ExperimentConfig
 from experiments.search_config import SearchConfig
-from experiments.synthetic import SMOKE_INPUT_SIZE
-from proxy_trainer.data.config import COCO_HOLDOUT_SIZE, PROXY_SCALE_JITTER, DataConfig, SyntheticConfig
+from experiments.synthetic import SMOKE_INPUT_SIZE, synthetic_smoke
+from proxy_trainer.data.config import COCO_HOLDOUT_SIZE, PROXY_SCALE_JITTER, DataConfig
 from proxy_trainer.detector.config import ModelConfig
 from proxy_trainer.training.config import TrainerConfig
 from search_space import MBCONV, Scaling, SearchSpace, model_preset, spinenet_mobile49
@@ -84,25 +86,11 @@ def synthetic_mobile_smoke() -> ExperimentConfig:
         activation="swish",
     )
     target = model.cost(spinenet_mobile49(MOBILE_SMOKE_SCALING)).multiply_adds
-    return ExperimentConfig(
+    return dataclasses.replace(
+        synthetic_smoke(),  # its data, recipe, controller and search settings
         name="synthetic_mobile_smoke",
         description="SpineNet-Mobile-49 space on generated shapes: a tiny Mobile proxy at 64 px, cost-aware reward",
         search_space=mobile_space(MOBILE_SMOKE_SCALING),
         model=model,
-        data=DataConfig(source="synthetic", synthetic=SyntheticConfig(num_images=384, num_classes=4), holdout_size=64),
-        trainer=TrainerConfig(
-            batch_size=8,
-            epochs=10.0,
-            learning_rate=0.04,
-            warmup_steps=50,
-            gradient_clip_norm=10.0,
-            checkpoint_interval=100,
-            log_interval=20,
-            eval_batch_size=16,
-        ),
-        controller=ControllerConfig(
-            policy_gradient=PolicyGradientConfig(learning_rate=0.05, update_every=2, baseline_decay=0.8)
-        ),
         reward=RewardConfig(cost="multiply_adds", cost_target=float(target)),
-        search=SearchConfig(max_trials=36, trial_cpus=1.0, fresh_worker_per_trial=False, trial_timeout_s=600.0),
     )
