@@ -1,30 +1,32 @@
 """Multi-fidelity search (``search.fidelity=asha``) against full fidelity, on a stand-in for synthetic_smoke.
 
 The stand-in. Every trial's learning curve is a logistic in the epoch of the whole schedule (10 epochs,
-synthetic_smoke's), ``AP(e) = a / (1 + exp(-(e - t0) / w))``, observed with Gaussian noise. The law of
-(a, t0, w) is fitted to the 36 learning curves (12 architectures x 3 seeds, per-epoch AP of 10-epoch
-runs: ``trainer.eval_every_epoch``) that the synthetic_smoke proxy check measured
-(``workdirs/proxy_check_synthetic/trials/*/epoch_ap.json``, written by ``python bench/bench_proxy_check.py``,
-whose summary is ``bench/results/proxy_check.json``; the fitted numbers are stored in
-``FIT`` and in the result): log a, t0 and log w are independent normals (their fitted correlations are
-below 0.1), and the noise's standard deviation is the residuals' (about 0.01 AP). Curves cross as the
-measured ones do: nothing is learned before epoch 5 or so, the onset t0 varies from 6 to 13 epochs and
-the asymptote from 0.006 to 0.39 (half the architectures end below 0.05). An architecture fixes its curve:
-log a = mean + sd * (0.6 * z + 0.8 * h), with z a standardised architectural score the controller can
-learn (the fraction of blocks that are bottlenecks at levels 3-5) and h, t0 and w drawn from the
-architecture's fingerprint; a trial's noise is drawn from the fingerprint, the seed and the epoch.
+synthetic_smoke's), ``AP(e) = a / (1 + exp(-(e - t0) / w))``, observed with Gaussian noise. Its law is
+fitted by ``python bench/bench_asha_fit.py`` (stored in ``bench/results/asha_fit.json``, read here) to the
+learning curves that the synthetic_smoke proxy check measured (12 architectures x 3 seeds, per-epoch AP of
+10-epoch runs, ``workdirs/proxy_check_synthetic``, written by ``python bench/bench_proxy_check.py``):
+``logit a`` normal, ``(t0, log w)`` bivariate normal; the noise's standard deviation ``c * AP**p`` (it
+grows with the AP) plus a floor per epoch, chosen so that each epoch's AP ranks architectures no better
+than the measured curves did (rank correlation with the last epoch: about 0.5 after one epoch, 0.3 after
+two and three, 0.5 after four, 0.76 after five, 0.9 from seven). Curves cross as the measured ones do:
+little is learned before epoch 5, the onset t0 varies by about an epoch either way, and about a third of
+random architectures end below AP 0.05. The law has no ceiling but AP's own (1): it extrapolates beyond
+the measured asymptotes (0.01 to 0.4; the fit puts about 1 random architecture in 100 above 0.55). An
+architecture fixes its curve: logit a = mean + sd * (0.6 * z + 0.8 * h), with z a standardised
+architectural score the controller can learn (the fraction of blocks that are bottlenecks at levels 3-5)
+and h, t0 and w drawn from the architecture's fingerprint; a trial's noise is drawn from the fingerprint,
+the seed and the epoch.
 
 The searches run the real search loop (``nas.search_loop``: REINFORCE with synthetic_smoke's controller
 settings, the trial log, ASHA's decisions and rewards) on a simulated cluster of ``--workers`` workers
 with a simulated clock (3 s per epoch, times a per-architecture factor in [0.7, 1.3], so results arrive
-out of order; each evaluation at a rung adds 1.5 s), each in its own temporary workdir. The asymptote is
-capped at 0.5 (the best measured curve reached 0.39).
+out of order; each evaluation at a rung adds 1.5 s), each in its own temporary workdir.
 
 For each seed: ``full`` runs ``--proposals`` trials to 10 epochs; each ASHA variant runs until it has
 spent the same number of epochs (so it sees more architectures). Reported per variant: epochs and
 trial-seconds against a full-fidelity search of the same proposals (cost), and the noise-free 10-epoch
 AP of the best architecture found (the highest observed 10-epoch AP among the trials trained to the
-end) against ``full``'s (quality).
+end) against ``full``'s (quality), with the fraction of 20,000 random architectures that beat it.
 
 Seeds. Every variant draws its own controller seeds (``variant_seed``). The defaults were chosen on
 ``TUNING_SEEDS`` (``--seed_set tuning``, stored as ``asha_tuning.json``); the figures reported come from
@@ -55,17 +57,36 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import results_io  # noqa: E402
 
 EPOCHS = 10.0
-AP_CEILING = 0.5  # the asymptote's cap (the best measured curve reached 0.39)
 SECONDS_PER_EPOCH = 3.0
 SECONDS_PER_EVALUATION = 1.5  # an AP evaluation at each rung (64 held-out images), counted in trial-seconds
-# Fitted (scipy.optimize.curve_fit, per curve) to the 36 synthetic_smoke learning curves, see the docstring.
-FIT = {"log_a": (-2.53, 1.13), "t0": (7.62, 1.47), "log_w": (-0.07, 0.52), "noise": 0.0096, "curves": 36}
+LEARNABLE = 0.6  # the share of logit a's standard deviation that the architectural score explains
+SPACE_SAMPLE = 20_000  # random architectures against which the best found is ranked
 VARIANTS = {
     "asha_2_4_10": {"search.rungs": (2.0, 4.0, 10.0)},
     "asha_4_6_10": {"search.rungs": (4.0, 6.0, 10.0)},
     "asha_2_4_10_raw": {"search.rungs": (2.0, 4.0, 10.0), "reward.low_fidelity": "raw"},
     "asha_2_4_10_skip": {"search.rungs": (2.0, 4.0, 10.0), "reward.low_fidelity": "skip"},
+    "asha_1_5_10": {"search.rungs": (1.0, 5.0, 10.0)},
+    "asha_1_6_10": {"search.rungs": (1.0, 6.0, 10.0)},
+    "asha_2_5_10": {"search.rungs": (2.0, 5.0, 10.0)},
+    "asha_1_6_10_eta4": {"search.rungs": (1.0, 6.0, 10.0), "search.reduction_factor": 4.0},
+    "asha_1_5_10_skip": {"search.rungs": (1.0, 5.0, 10.0), "reward.low_fidelity": "skip"},
+    "asha_1_5_10_raw": {"search.rungs": (1.0, 5.0, 10.0), "reward.low_fidelity": "raw"},
+    "asha_1_5_10_lr_half": {"search.rungs": (1.0, 5.0, 10.0), "controller.policy_gradient.learning_rate": 0.025},
+    "asha_2_4_10_lr_half": {"search.rungs": (2.0, 4.0, 10.0), "controller.policy_gradient.learning_rate": 0.025},
+    # Full fidelity with the halved learning rate: whether the rate helps ASHA or any search.
+    "full_lr_half": {"search.fidelity": "full", "controller.policy_gradient.learning_rate": 0.025},
 }
+
+
+_FIT: dict = {}
+
+
+def load_fit() -> dict:
+    """The stand-in's law, fitted by ``python bench/bench_asha_fit.py`` (``bench/results/asha_fit.json``)."""
+    if not _FIT:
+        _FIT.update(results_io.load("asha_fit")["fit"])
+    return _FIT
 
 
 def _uniforms(*parts, n=4):
@@ -84,49 +105,86 @@ def score(architecture):
     return sum(1 for b in blocks if b["level"] in (3, 4, 5) and b["block_fn"] == "bottleneck") / len(blocks)
 
 
+def random_architectures(n, seed):
+    """``n`` architectures (as dicts) of the SpineNet-49 space drawn by the random controller."""
+    from controller import build_controller
+    from controller.config import ControllerConfig
+    from search_space import DecisionEncoding, SearchSpace, architecture_to_dict
+
+    encoding = DecisionEncoding(SearchSpace(parent_window=5))
+    ctrl = build_controller(ControllerConfig(algorithm="random"), encoding, seed=seed)
+    out = []
+    for _ in range(n):
+        p = ctrl.propose()
+        out.append(architecture_to_dict(p.architecture))
+        ctrl.feedback(p, 0.0)
+    return out
+
+
 # The score of random architectures of the SpineNet-49 space (mean, sd), measured once by _score_law.
 SCORE_LAW = {"mean": None, "sd": None}
 
 
 def _score_law():
     if SCORE_LAW["mean"] is None:
-        from controller import build_controller
-        from controller.config import ControllerConfig
-        from search_space import DecisionEncoding, SearchSpace, architecture_to_dict
-
-        encoding = DecisionEncoding(SearchSpace(parent_window=5))
-        ctrl = build_controller(ControllerConfig(algorithm="random"), encoding, seed=123)
-        values = []
-        for _ in range(400):
-            p = ctrl.propose()
-            values.append(score(architecture_to_dict(p.architecture)))
-            ctrl.feedback(p, 0.0)
+        values = [score(a) for a in random_architectures(400, seed=123)]
         SCORE_LAW.update(mean=float(np.mean(values)), sd=float(np.std(values)))
     return SCORE_LAW
 
 
-def curve(architecture):
-    """(a, t0, w) of an architecture."""
+def curve(architecture, fit=None):
+    """(a, t0, w) of an architecture: logit a normal (part of it the learnable score), (t0, log w) correlated."""
+    fit = fit or load_fit()
     law = _score_law()
     z = (score(architecture) - law["mean"]) / law["sd"]
     key = json.dumps(architecture["blocks"], sort_keys=True)
     u = _uniforms("curve", key)
-    log_a = FIT["log_a"][0] + FIT["log_a"][1] * (0.6 * z + 0.8 * _gauss(u[0]))
-    t0 = FIT["t0"][0] + FIT["t0"][1] * _gauss(u[1])
-    w = math.exp(FIT["log_w"][0] + FIT["log_w"][1] * _gauss(u[2]))
-    return min(math.exp(log_a), AP_CEILING), t0, w
+    h, g1, g2 = _gauss(u[0]), _gauss(u[1]), _gauss(u[2])
+    logit_a = fit["logit_a"][0] + fit["logit_a"][1] * (LEARNABLE * z + math.sqrt(1 - LEARNABLE**2) * h)
+    rho = fit["corr_t0_log_w"]
+    t0 = fit["t0"][0] + fit["t0"][1] * g1
+    log_w = fit["log_w"][0] + fit["log_w"][1] * (rho * g1 + math.sqrt(1 - rho**2) * g2)
+    return 1 / (1 + math.exp(-logit_a)), t0, math.exp(log_w)
 
 
-def true_ap(architecture, epochs=EPOCHS):
-    a, t0, w = curve(architecture)
+def true_ap(architecture, epochs=EPOCHS, fit=None):
+    a, t0, w = curve(architecture, fit)
     return a / (1 + math.exp(-(epochs - t0) / w))
 
 
-def standin(architecture, seed, trial_dir, epochs=EPOCHS):
-    """The stand-in evaluator: the curve at ``epochs`` plus noise fixed by architecture, seed and epoch."""
+def standin_ap(architecture, seed, epochs=EPOCHS, fit=None):
+    """The curve at ``epochs`` plus noise (sd ``c * AP**p`` plus the epoch's floor) fixed by architecture,
+    seed and epoch."""
+    fit = fit or load_fit()
+    level = true_ap(architecture, epochs, fit)
     key = json.dumps(architecture["blocks"], sort_keys=True)
-    noise = FIT["noise"] * _gauss(_uniforms("noise", key, seed, float(epochs))[0])
-    return {"AP": max(0.0, true_ap(architecture, epochs) + noise)}
+    sd = fit["noise_c"] * level ** fit["noise_p"] + noise_floor(epochs, fit)
+    return max(0.0, level + sd * _gauss(_uniforms("noise", key, seed, float(epochs))[0]))
+
+
+def noise_floor(epochs, fit=None):
+    """The noise floor at ``epochs`` (AP), chosen per epoch so that the stand-in's curves cross as the
+    measured ones do (``bench_asha_fit``; 0 where the fitted noise alone ranks no better than measured)."""
+    floors = (fit or load_fit()).get("noise_floor_by_epoch")
+    if not floors:
+        return 0.0
+    return float(np.interp(epochs, np.arange(1, len(floors) + 1), floors))
+
+
+def standin(architecture, seed, trial_dir, epochs=EPOCHS):
+    """The stand-in evaluator (``search.evaluator=bench_asha:standin``)."""
+    return {"AP": standin_ap(architecture, seed, epochs)}
+
+
+_SPACE = []
+
+
+def space_fraction(ap):
+    """The fraction of random architectures whose noise-free 10-epoch AP is above ``ap`` (lower is better)."""
+    if not _SPACE:
+        _SPACE.append(np.sort([true_ap(a) for a in random_architectures(SPACE_SAMPLE, seed=77)]))
+    space = _SPACE[0]
+    return float(1.0 - np.searchsorted(space, ap, side="right") / len(space))
 
 
 class SimulatedCluster:
@@ -194,28 +252,55 @@ def run_search(variant, overrides, seed, proposals, workers, budget=None):
     finals = [t for t in trials if t.status == "completed" and t.full_fidelity and t.metrics]
     best = max(finals, key=lambda t: (t.metrics["AP"], -t.trial_id))
     stopped = sum(1 for t in trials if t.fidelity and t.fidelity.get("decision") == "stopped")
+    # A proposal of an architecture already trained reuses its result (no training, under either fidelity):
+    # the full-fidelity search of the same proposals trains the others to the end.
+    trained = sum(1 for t in trials if t.reused_from is None)
     return {
         "variant": variant,
         "seed": seed,
         "proposals": len(trials),
-        "trained_to_end": len(finals),
+        "reused": len(trials) - trained,
+        "trained_to_end": sum(1 for t in finals if t.reused_from is None),
         "stopped": stopped,
         "epochs": cluster.epochs,
-        "epochs_full_same_proposals": EPOCHS * len(trials),
+        "epochs_full_same_proposals": EPOCHS * trained,
         "trial_seconds": cluster.trial_seconds,
         "best_trial": best.trial_id,
         "best_true_ap": true_ap(best.architecture),
+        "best_space_fraction": space_fraction(true_ap(best.architecture)),
         "best_observed_ap": best.metrics["AP"],
     }
 
 
-TUNING_SEEDS = tuple(range(5))  # chose the defaults (rungs 1/5, 2/5, 1 of the schedule; calibrated)
+TUNING_SEEDS = tuple(range(8))  # chose the defaults (rungs 1/10, 1/2, 1 of the schedule; calibrated)
 REPORT_SEEDS = tuple(range(1000, 1010))  # the figures reported, never used to choose anything
 
 
 def variant_seed(variant_index: int, seed: int) -> int:
     """Each variant draws its own controller seed (``full`` is variant 0): no two share a draw."""
     return seed + 100_000 * variant_index
+
+
+def _is_full(variant: str) -> bool:
+    return variant == "full" or VARIANTS[variant].get("search.fidelity") == "full"
+
+
+def default_variant() -> str:
+    """The variant whose settings are synthetic_smoke's defaults with ``search.fidelity=asha``."""
+    from experiments.overrides import apply_overrides
+    from experiments.registry import get_experiment
+
+    config = apply_overrides(get_experiment("synthetic_smoke"), {"search.fidelity": "asha"})
+    default = {
+        "search.rungs": config.fidelity_rungs(),
+        "reward.low_fidelity": config.reward.low_fidelity,
+        "search.reduction_factor": config.search.reduction_factor,
+        "controller.policy_gradient.learning_rate": config.controller.policy_gradient.learning_rate,
+    }
+    for name, overrides in VARIANTS.items():
+        if {**default, **overrides} == default:
+            return name
+    raise SystemExit(f"no variant has synthetic_smoke's default ASHA settings {default}: add one to VARIANTS")
 
 
 def main(argv=None):
@@ -253,11 +338,14 @@ def main(argv=None):
         rs = [r for r in runs if r["variant"] == variant]
         summary[variant] = {
             "rungs": list(VARIANTS.get(variant, {}).get("search.rungs", (EPOCHS,))),
-            "low_fidelity": VARIANTS.get(variant, {}).get("reward.low_fidelity", "calibrated" if variant != "full" else None),
+            "low_fidelity": None if _is_full(variant) else VARIANTS[variant].get("reward.low_fidelity", "calibrated"),
+            "reduction_factor": VARIANTS.get(variant, {}).get("search.reduction_factor", 3.0),
             "proposals_median": float(np.median([r["proposals"] for r in rs])),
+            "trained_proposals_median": float(np.median([r["proposals"] - r["reused"] for r in rs])),
             "epochs_median": float(np.median([r["epochs"] for r in rs])),
             "cost_ratio_median": float(np.median([r["epochs_full_same_proposals"] / r["epochs"] for r in rs])),
             "best_true_ap_median": float(np.median([r["best_true_ap"] for r in rs])),
+            "best_space_fraction_median": float(np.median([r["best_space_fraction"] for r in rs])),
             "wins_against_full": sum(1 for r in rs if r["best_true_ap"] > fulls[r["seed_index"]]["best_true_ap"]),
             "ties_with_full": sum(1 for r in rs if r["best_true_ap"] == fulls[r["seed_index"]]["best_true_ap"]),
             "seeds": len(rs),
@@ -268,12 +356,14 @@ def main(argv=None):
         name,
         run,
         {
-            "fit": FIT,
-            "ap_ceiling": AP_CEILING,
+            "fit": {k: v for k, v in load_fit().items() if k != "fitted"},
+            "learnable": LEARNABLE,
+            "space_sample": SPACE_SAMPLE,
             "score_law": _score_law(),
             "epochs": EPOCHS,
             "workers": args.workers,
             "proposals_full": args.proposals,
+            "default": default_variant(),
             "seed_set": args.seed_set,
             "seeds": list(base_seeds),
             "variant_seeds": {v: [variant_seed(k, b) for b in base_seeds] for k, v in enumerate(["full", *variants])},

@@ -105,14 +105,29 @@ class ExperimentConfig:
     def fidelity_rungs(self) -> tuple[float, ...]:
         """The epochs at which a multi-fidelity search evaluates a trial (``search.rungs``, or its default).
 
-        The default is 1/5, 2/5 and all of ``trainer.epochs``: 1, 2 and 5
-        epochs for the COCO proxy. With ``trainer.train_steps`` set, the last
-        rung means the end of those steps whatever its number.
+        The default is 1/10, 1/2 and all of ``trainer.epochs``: 0.5, 2.5 and 5
+        epochs for the COCO proxy, 1, 5 and 10 for synthetic_smoke (chosen by
+        ``bench/bench_asha.py`` on the synthetic_smoke stand-in, where a 10th
+        of the schedule ranked architectures better than a 5th: see the
+        README's *Multi-fidelity search*). With ``trainer.train_steps`` set,
+        the last rung means the end of those steps whatever its number.
         """
         if self.search.rungs:
             return tuple(float(r) for r in self.search.rungs)
         epochs = float(self.trainer.epochs)
-        return (epochs / 5, 2 * epochs / 5, epochs)
+        return (epochs / 10, epochs / 2, epochs)
+
+    def with_rungs(self, rungs: tuple[float, ...] | None = None) -> ExperimentConfig:
+        """This config with ``search.rungs`` written out (``rungs``, or ``fidelity_rungs()``) when a
+        multi-fidelity search leaves them to the default.
+
+        A new search freezes its rungs this way, so that a later change of
+        the default never changes the rungs of a search already running.
+        """
+        if self.search.fidelity != "asha" or self.search.rungs:
+            return self
+        resolved = tuple(rungs) if rungs is not None else self.fidelity_rungs()
+        return dataclasses.replace(self, search=dataclasses.replace(self.search, rungs=resolved))
 
     def require_data(self) -> None:
         """Raises ConfigError unless the data can be looked for (COCO paths given)."""

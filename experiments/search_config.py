@@ -56,8 +56,8 @@ class SearchConfig:
         low-fidelity reward, ``reward.low_fidelity``).
       rungs: with ``asha``, the epochs at which a trial is evaluated,
         ascending; the last is the whole schedule (``trainer.epochs``).
-        Empty: 1/5, 2/5 and all of ``trainer.epochs`` (1, 2 and 5 epochs
-        for the COCO proxy).
+        Empty: 1/10, 1/2 and all of ``trainer.epochs`` (0.5, 2.5 and 5
+        epochs for the COCO proxy).
       reduction_factor: with ``asha``, 1 in this many results at a rung is
         promoted (3: the top third).
       report_every: refresh ``WORKDIR/report.html`` (``nas.report``, the

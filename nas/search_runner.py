@@ -41,6 +41,7 @@ def reconcile(workdir: Workdir, config: ExperimentConfig | None) -> ExperimentCo
     frozen = workdir.config()
     if config is None:
         return frozen
+    config = config.with_rungs(frozen.search.rungs or None)  # default rungs: the ones the search froze
     differing = [k for k in diff_configs(frozen, config) if k not in RUNTIME_KEYS]
     if differing:
         shown = ", ".join(differing[:8]) + (" ..." if len(differing) > 8 else "")
@@ -118,7 +119,9 @@ def open_search(
     workdir.lock()
     try:
         is_new = not workdir.exists()
-        if not is_new:
+        if is_new:
+            config = config.with_rungs()  # frozen: a later change of the default leaves this search as it is
+        else:
             config = reconcile(workdir, config)
         if runtime_overrides:
             config = apply_overrides(config, runtime_overrides)

@@ -246,9 +246,13 @@ class Workdir:
 
         data = self.load_config()
         try:
-            return experiment_from_dict(data)
+            config = experiment_from_dict(data)
         except UserError as e:
             raise WorkdirError(f"{self.config_path}: {e}") from None
+        # A multi-fidelity search created before its rungs were frozen at creation left them to the default
+        # of that time, 1/5, 2/5 and all of the schedule: it keeps them.
+        epochs = float(config.trainer.epochs)
+        return config.with_rungs((epochs / 5, 2 * epochs / 5, epochs))
 
     def update_runtime(self, config_dict: dict[str, Any]) -> None:
         """Records the runtime keys (``RUNTIME_KEYS``) of ``config_dict`` in the frozen config, atomically.

@@ -1,16 +1,18 @@
 """Multi-fidelity search (search.fidelity=asha): promotions, rewards of stopped trials, retries, status."""
 
+import json
 import os
 import random
 
 import pytest
 
-from experiments.overrides import ConfigError
+from experiments.overrides import ConfigError, apply_overrides
 from nas.evaluators import run_trial
 from nas.executors import Outcome
 from nas.fidelity import MIN_CALIBRATION_PAIRS, RungPlan, calibrate, promoted, summary
 from nas.search_runner import SearchError, open_search, run_search, start_or_resume
 from nas.trial_store import TrialStore
+from nas.workdir import Workdir, config_checksum, fixed_part
 from tests.nas.test_search_loop import make_config
 from tests.nas.toy_evaluators import curve_ap
 
@@ -67,11 +69,48 @@ def test_rungs_must_end_at_the_schedule(tmp_path):
         asha_config(**{"search.rungs": (1.0, 2.0)}).validate()
     with pytest.raises(ConfigError, match="ascending"):
         asha_config(**{"search.rungs": (2.0, 1.0, 5.0)}).validate()
-    config = make_config(**{"search.fidelity": "asha"})  # default rungs: 1/5, 2/5 and all of 5 epochs
-    assert config.fidelity_rungs() == (1.0, 2.0, 5.0)
+    config = make_config(**{"search.fidelity": "asha"})  # default rungs: 1/10, 1/2 and all of 5 epochs
+    assert config.fidelity_rungs() == (0.5, 2.5, 5.0)
     with pytest.raises(SearchError, match="takes no 'epochs' argument"):
         start_or_resume(make_config(**{"search.fidelity": "asha"}), str(tmp_path / "s"), quiet=True)
     assert not os.path.exists(tmp_path / "s")
+
+
+def test_a_search_freezes_its_default_rungs_and_keeps_them_on_resume(tmp_path):
+    """The default rungs are written into the frozen config: a later change of the default (as from 1/5,
+    2/5, 1 to 1/10, 1/2, 1) leaves a running search's rungs alone, and a search created before rungs were
+    frozen resumes with the default of its time."""
+    config = make_config("curves", **{"search.fidelity": "asha", "search.max_trials": 4, "controller.algorithm": "random"})
+    wd = str(tmp_path / "s")
+    start_or_resume(config, wd, quiet=True)
+    with open(os.path.join(wd, "config.json")) as f:
+        assert json.load(f)["search"]["rungs"] == [0.5, 2.5, 5.0]
+    more = apply_overrides(config, {"search.max_trials": 6})  # the same experiment, its rungs left to the default
+    start_or_resume(more, wd, quiet=True)
+    assert Workdir(wd).config().search.rungs == (0.5, 2.5, 5.0)
+    with pytest.raises(SearchError, match="search.rungs"):
+        start_or_resume(apply_overrides(config, {"search.rungs": (1.0, 5.0)}), wd, quiet=True)
+
+    # A search of an older version: rungs left empty in its frozen config (checksum as that version wrote it).
+    old = str(tmp_path / "old")
+    start_or_resume(config, old, quiet=True)
+    with open(os.path.join(old, "config.json")) as f:
+        frozen = json.load(f)
+    frozen["search"]["rungs"] = []
+    with open(os.path.join(old, "config.json"), "w") as f:
+        json.dump(frozen, f)
+    with open(os.path.join(old, "search.json")) as f:
+        meta = json.load(f)
+    meta["fixed_config_sha256"] = config_checksum(fixed_part(frozen))
+    with open(os.path.join(old, "search.json"), "w") as f:
+        json.dump(meta, f)
+    assert Workdir(old).config().search.rungs == (1.0, 2.0, 5.0)
+    start_or_resume(more, old, quiet=True)  # the experiment as it is today resumes it, with its old rungs
+    with TrialStore(os.path.join(old, "trials.jsonl"), readonly=True) as store:
+        assert len(store.trials) == 6
+        new = [t for t in store.trials.values() if t.trial_id >= 4]  # the trials proposed after the resume
+        epochs = {e["epochs"] for t in new for e in t.rungs} | {t.fidelity["epochs"] for t in new}
+    assert 1.0 in epochs and epochs <= {1.0, 2.0, 5.0}  # every new trial met rung 0 at 1 epoch, not 0.5
 
 
 # ----- the loop, results arriving out of order ------------------------------------------------------
