@@ -4,7 +4,7 @@ Two searches, each as a user runs it (``nas-search search`` on a local Ray, real
 pycocotools AP), each with its own controller seed:
 
 - ``full``: ``synthetic_smoke`` as it is (``--full_trials`` proposals, every one trained 10 epochs);
-- ``asha``: the same with ``search.fidelity=asha`` (rungs 2, 4 and 10 epochs) and ``--asha_trials``
+- ``asha``: the same with ``search.fidelity=asha`` (its default rungs, recorded) and ``--asha_trials``
   proposals, about the same training budget.
 
 Then the best architecture of each (the highest AP among the trials trained to the end) is trained
@@ -82,6 +82,7 @@ def search(name: str, workdir: str, trials: int, overrides: str) -> dict:
         "search": name,
         "command": f"nas-search search --experiment={EXPERIMENT} --workdir=W --params_override={override}",
         "controller_seed": SEEDS[name],
+        "rungs": list(plan.epochs) if plan else [epochs_full],
         "proposals": len(trials_),
         "trained": len(trained),
         "trained_to_end": len(finals),

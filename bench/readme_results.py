@@ -836,7 +836,9 @@ def render_asha_e2e(result: dict[str, Any]) -> str:
     return (
         f"One search each (controller seeds {seeds['controller']['full']} and {seeds['controller']['asha']}), "
         f"every best architecture trained again with new seeds ({_seeds(seeds['retrain'])}): a demonstration of "
-        f"the whole path and its cost, not a statistic. ASHA trained {asha['epochs']:g} epochs for "
+        f"the whole path and its cost, not a statistic. ASHA (rungs at "
+        + ", ".join(f"{e:g}" for e in asha.get("rungs", ()))
+        + f" epochs) trained {asha['epochs']:g} epochs for "
         f"{asha['proposals']} proposals where full fidelity trained {full['epochs']:g} for {full['proposals']} "
         f"({asha['epochs_full_same_proposals'] / asha['epochs']:.2f}x fewer than full fidelity would for the same "
         f"proposals); its best architecture retrained to {asha['retrained_ap_mean']:.3f} against full "
