@@ -839,7 +839,7 @@ def render_asha_e2e(result: dict[str, Any]) -> str:
     for name, r in result["searches"].items():
         retrained = ", ".join(f"{a:.3f}" for a in r["retrained_ap"])
         rows.append(
-            f"| `{name}` | {r['proposals']} | {r['trained']} ({r['stopped']} stopped at a rung) | {r['epochs']:g} "
+            f"| `{name}` | {r['proposals']} | {r['trained']} ({r['stopped']} of the proposals stopped at a rung) | {r['epochs']:g} "
             f"({r['epochs_full_same_proposals']:g}) | {r['trial_seconds'] / 3600:.2f} | {r['best_ap']:.3f} "
             f"(trial {r['best_trial']}) | {r['retrained_ap_mean']:.3f} ({retrained}) |"
         )
