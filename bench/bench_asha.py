@@ -74,6 +74,10 @@ VARIANTS = {
     "asha_1_5_10_raw": {"search.rungs": (1.0, 5.0, 10.0), "reward.low_fidelity": "raw"},
     "asha_1_5_10_lr_half": {"search.rungs": (1.0, 5.0, 10.0), "controller.policy_gradient.learning_rate": 0.025},
     "asha_2_4_10_lr_half": {"search.rungs": (2.0, 4.0, 10.0), "controller.policy_gradient.learning_rate": 0.025},
+    # A larger entropy bonus (synthetic_smoke's is 1e-4): whether it keeps the controller from converging
+    # onto one architecture early, which ASHA's threefold proposals make more frequent.
+    "asha_1_5_10_entropy_3e-3": {"search.rungs": (1.0, 5.0, 10.0), "controller.policy_gradient.entropy_weight": 3e-3},
+    "asha_1_5_10_entropy_1e-2": {"search.rungs": (1.0, 5.0, 10.0), "controller.policy_gradient.entropy_weight": 1e-2},
     # Full fidelity with the halved learning rate: whether the rate helps ASHA or any search.
     "full_lr_half": {"search.fidelity": "full", "controller.policy_gradient.learning_rate": 0.025},
 }

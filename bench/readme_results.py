@@ -722,7 +722,11 @@ def render_benchmarks(*results: dict[str, Any] | None) -> str:
 
 
 def render_asha(
-    result: dict[str, Any], tuning: dict[str, Any], fit: dict[str, Any], rewards: dict[str, Any]
+    result: dict[str, Any],
+    tuning: dict[str, Any],
+    fit: dict[str, Any],
+    rewards: dict[str, Any],
+    entropy: dict[str, Any] | None = None,
 ) -> str:
     """Multi-fidelity against full fidelity on the synthetic_smoke stand-in (``bench/bench_asha.py``)."""
 
@@ -830,6 +834,30 @@ def render_asha(
         f"(`{result['default']}` {tuning['summary'][result['default']]['best_true_ap_median']:.3f} in the first draw, "
         f"{rewards['summary'][result['default']]['best_true_ap_median']:.3f} in this one), so at "
         "this number of seeds the rewards are not told apart, and calibrated (chosen earlier) stays.\n"
+        + (_asha_entropy(entropy, tuning, result) if entropy else "")
+    )
+
+
+def _asha_entropy(entropy: dict[str, Any], tuning: dict[str, Any], result: dict[str, Any]) -> str:
+    """The converged searches with and without a larger entropy bonus, on the tuning seeds."""
+
+    def converged(runs: list[dict[str, Any]], variant: str) -> str:
+        rs = [r for r in runs if r["variant"] == variant]
+        return f"{sum(1 for r in rs if r['reused'] > r['proposals'] / 2)} of {len(rs)}"
+
+    rows = ", ".join(
+        f"`{v}` {s['best_true_ap_median']:.3f} ({s['wins_against_full']} of {s['seeds']} better, "
+        f"{converged(entropy['runs'], v)} converged)"
+        for v, s in entropy["summary"].items()
+        if v != "full"
+    )
+    default = result["default"]
+    return (
+        "\nA search *converges* when most of its proposals repeat architectures already trained (the "
+        f"controller has settled on one): `{default}` did on {converged(tuning['runs'], default)} tuning "
+        f"seeds and {converged(result['runs'], default)} report seeds. A larger entropy bonus "
+        f"(`controller.policy_gradient.entropy_weight`, synthetic_smoke's 1e-4), on the tuning seeds: {rows}, "
+        f"by {_provenance(entropy)}.\n"
     )
 
 
@@ -895,7 +923,7 @@ SOURCES: dict[str, tuple[str, ...]] = {
     ),
     "controllers_variants": ("controllers", "controllers_nas_rl", "controllers_ppo"),
     "benchmarks": tuple(BENCHMARK_ROWS),
-    "asha": ("asha", "asha_tuning", "asha_fit", "asha_tuning_rewards"),
+    "asha": ("asha", "asha_tuning", "asha_fit", "asha_tuning_rewards", "asha_tuning_entropy"),
 }
 
 
