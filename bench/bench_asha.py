@@ -36,6 +36,7 @@ Usage (a few minutes on 2 cores)::
 
     python bench/bench_asha.py                      # report seeds -> bench/results/asha.json
     python bench/bench_asha.py --seed_set tuning    # tuning seeds -> bench/results/asha_tuning.json
+    python bench/bench_asha.py --num_seeds 40 --variants asha_1_5_10 --name asha_40   # more seeds, one variant
 """
 
 from __future__ import annotations
@@ -278,6 +279,7 @@ def run_search(variant, overrides, seed, proposals, workers, budget=None):
 
 TUNING_SEEDS = tuple(range(8))  # chose the defaults (rungs 1/10, 1/2, 1 of the schedule; calibrated)
 REPORT_SEEDS = tuple(range(1000, 1010))  # the figures reported, never used to choose anything
+REPORT_SEED_POOL = 1000  # --num_seeds N reports on 1000 .. 1000 + N - 1 (the first 10 are REPORT_SEEDS)
 
 
 def variant_seed(variant_index: int, seed: int) -> int:
@@ -314,9 +316,19 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--name", default=None, help="result name (default: asha, or asha_tuning)")
+    parser.add_argument(
+        "--num_seeds",
+        type=int,
+        default=None,
+        help="report seeds 1000 .. 1000 + N - 1 instead of the 10 REPORT_SEEDS (more seeds, more power)",
+    )
     args = parser.parse_args(argv)
     name = args.name or ("asha" if args.seed_set == "report" else "asha_tuning")
     base_seeds = REPORT_SEEDS if args.seed_set == "report" else TUNING_SEEDS
+    if args.num_seeds is not None:
+        if args.seed_set != "report" or args.num_seeds < 1:
+            parser.error("--num_seeds takes a positive count and only the report seeds")
+        base_seeds = tuple(range(REPORT_SEED_POOL, REPORT_SEED_POOL + args.num_seeds))
     variants = args.variants.split(",")
     run = results_io.start()
     random.seed(0)

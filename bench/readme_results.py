@@ -20,6 +20,7 @@ import dataclasses
 import json
 import os
 import re
+import statistics
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -727,6 +728,7 @@ def render_asha(
     fit: dict[str, Any],
     rewards: dict[str, Any],
     entropy: dict[str, Any] | None = None,
+    more_seeds: dict[str, Any] | None = None,
 ) -> str:
     """Multi-fidelity against full fidelity on the synthetic_smoke stand-in (``bench/bench_asha.py``)."""
 
@@ -738,6 +740,7 @@ def render_asha(
     rows = []
     for variant, s in summary.items():
         rs = [r for r in runs if r["variant"] == variant]
+
         # Trial-seconds of a full-fidelity search of the same proposals: the full run's per trained proposal
         # (same seed) times the variant's trained proposals (a reused result trains nothing under either).
         def trained(r: dict[str, Any]) -> int:
@@ -834,7 +837,35 @@ def render_asha(
         f"(`{result['default']}` {tuning['summary'][result['default']]['best_true_ap_median']:.3f} in the first draw, "
         f"{rewards['summary'][result['default']]['best_true_ap_median']:.3f} in this one), so at "
         "this number of seeds the rewards are not told apart, and calibrated (chosen earlier) stays.\n"
+        + (_asha_more_seeds(more_seeds, result) if more_seeds else "")
         + (_asha_entropy(entropy, tuning, result) if entropy else "")
+    )
+
+
+def _asha_more_seeds(more: dict[str, Any], result: dict[str, Any]) -> str:
+    """The default against ``full`` on more report seeds (``--num_seeds``): the verdict's test with more power."""
+    from scipy.stats import wilcoxon
+
+    default = result["default"]
+    runs = more["runs"]
+    full = {r["seed_index"]: r for r in runs if r["variant"] == "full"}
+    mine = [r for r in runs if r["variant"] == default]
+    differences = [r["best_true_ap"] - full[r["seed_index"]]["best_true_ap"] for r in mine]
+    p_value = float(wilcoxon(differences).pvalue)
+    d, f = more["summary"][default], more["summary"]["full"]
+    better = d["best_true_ap_median"] > f["best_true_ap_median"] and 2 * d["wins_against_full"] > d["seeds"]
+    shown = better and p_value < 0.05
+    settled = [r for r in mine if r["reused"] > r["proposals"] / 2]
+    settled_wins = sum(1 for r in settled if r["best_true_ap"] > full[r["seed_index"]]["best_true_ap"])
+    return (
+        f"\nMore seeds for the same comparison ({len(more['seeds'])} report seeds, {_seeds(more['seeds'])}, the "
+        f"ten above among them; same budget of {more['proposals_full']} full-fidelity proposals): `{default}` "
+        f"{d['cost_ratio_median']:.2f}x fewer epochs, best AP {d['best_true_ap_median']:.3f} against `full`'s "
+        f"{f['best_true_ap_median']:.3f}, better on {d['wins_against_full']} of {d['seeds']} seeds, median paired "
+        f"difference {statistics.median(differences):+.3f}, Wilcoxon signed-rank p = {p_value:.3f} ("
+        + ("**shown**: ASHA finds better architectures at the same budget" if shown else "**not shown**")
+        + f"); the ASHA search converged (see below) on {len(settled)} of {len(mine)} seeds, better than `full` on "
+        f"{settled_wins} of those, by {_provenance(more)}.\n"
     )
 
 
@@ -923,7 +954,7 @@ SOURCES: dict[str, tuple[str, ...]] = {
     ),
     "controllers_variants": ("controllers", "controllers_nas_rl", "controllers_ppo"),
     "benchmarks": tuple(BENCHMARK_ROWS),
-    "asha": ("asha", "asha_tuning", "asha_fit", "asha_tuning_rewards", "asha_tuning_entropy"),
+    "asha": ("asha", "asha_tuning", "asha_fit", "asha_tuning_rewards", "asha_tuning_entropy", "asha_40"),
 }
 
 
