@@ -37,6 +37,7 @@ Usage (a few minutes on 2 cores)::
     python bench/bench_asha.py                      # report seeds -> bench/results/asha.json
     python bench/bench_asha.py --seed_set tuning    # tuning seeds -> bench/results/asha_tuning.json
     python bench/bench_asha.py --num_seeds 40 --variants asha_1_5_10 --name asha_40   # more seeds, one variant
+    python bench/bench_asha.py --num_seeds 20 --variants asha_1_5_10 --crossing 0 --name asha_crossing_0
 """
 
 from __future__ import annotations
@@ -92,6 +93,36 @@ def load_fit() -> dict:
     if not _FIT:
         _FIT.update(results_io.load("asha_fit")["fit"])
     return _FIT
+
+
+def with_crossing(fit: dict, scale: float) -> dict:
+    """The fit with its curves crossing ``scale`` times as much: the spread of onsets and widths between
+    architectures and the per-epoch noise floor scaled (1: as measured; 0: every architecture has the same
+    onset and width, so early epochs rank nearly as the last does). A what-if, never a default."""
+    out = dict(fit)
+    out["t0"] = [fit["t0"][0], fit["t0"][1] * scale]
+    out["log_w"] = [fit["log_w"][0], fit["log_w"][1] * scale]
+    out["noise_floor_by_epoch"] = [x * scale for x in fit.get("noise_floor_by_epoch") or []]
+    return out
+
+
+def set_crossing(scale: float) -> None:
+    """Use ``with_crossing(fit, scale)`` for the stand-in here and in the evaluator's module."""
+    fit = with_crossing(results_io.load("asha_fit")["fit"], scale)
+    for module in {sys.modules[__name__], sys.modules.get("bench_asha")} - {None}:
+        module._FIT.clear()
+        module._FIT.update(fit)
+
+
+def standin_rho_by_epoch(replicates: int = 200) -> list[float]:
+    """The stand-in's rank correlation of each epoch's AP with the last epoch's, as ``bench_asha_fit``
+    measures it (seed-mean AP of as many architectures and seeds as the proxy check had)."""
+    import bench_asha_fit
+
+    fit = load_fit()
+    draws = bench_asha_fit.StandinDraws(fit, replicates, fit["architectures"], 3)
+    floors = np.array(fit.get("noise_floor_by_epoch") or [0.0] * int(EPOCHS))
+    return draws.statistics(floors)["rho_by_epoch"]
 
 
 def _uniforms(*parts, n=4):
@@ -322,6 +353,12 @@ def main(argv=None):
         default=None,
         help="report seeds 1000 .. 1000 + N - 1 instead of the 10 REPORT_SEEDS (more seeds, more power)",
     )
+    parser.add_argument(
+        "--crossing",
+        type=float,
+        default=1.0,
+        help="what-if: learning curves crossing this many times as much as measured (0: early epochs rank well)",
+    )
     args = parser.parse_args(argv)
     name = args.name or ("asha" if args.seed_set == "report" else "asha_tuning")
     base_seeds = REPORT_SEEDS if args.seed_set == "report" else TUNING_SEEDS
@@ -330,7 +367,11 @@ def main(argv=None):
             parser.error("--num_seeds takes a positive count and only the report seeds")
         base_seeds = tuple(range(REPORT_SEED_POOL, REPORT_SEED_POOL + args.num_seeds))
     variants = args.variants.split(",")
+    if args.crossing < 0:
+        parser.error("--crossing must be >= 0")
     run = results_io.start()
+    set_crossing(args.crossing)
+    rho_by_epoch = standin_rho_by_epoch() if args.crossing != 1.0 else None
     random.seed(0)
     runs = []
     for index, base in enumerate(base_seeds):
@@ -373,6 +414,8 @@ def main(argv=None):
         run,
         {
             "fit": {k: v for k, v in load_fit().items() if k != "fitted"},
+            "crossing": args.crossing,
+            "standin_rho_by_epoch": rho_by_epoch,
             "learnable": LEARNABLE,
             "space_sample": SPACE_SAMPLE,
             "score_law": _score_law(),
