@@ -38,11 +38,14 @@ Usage (a few minutes on 2 cores)::
     python bench/bench_asha.py --seed_set tuning    # tuning seeds -> bench/results/asha_tuning.json
     python bench/bench_asha.py --num_seeds 40 --variants asha_1_5_10 --name asha_40   # more seeds, one variant
     python bench/bench_asha.py --num_seeds 20 --variants asha_1_5_10 --crossing 0 --name asha_crossing_0
+    python bench/bench_asha.py --num_seeds 20 --proposals 300 --variants asha_1_5_10 \\
+        --controller_from spinenet49_coco_proxy --name asha_coco_controller
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import math
@@ -262,7 +265,7 @@ class SimulatedCluster:
         pass
 
 
-def run_search(variant, overrides, seed, proposals, workers, budget=None):
+def run_search(variant, overrides, seed, proposals, workers, budget=None, controller_from=None):
     from experiments.overrides import apply_overrides, config_to_dict
     from experiments.registry import get_experiment
     from nas.search_runner import open_search
@@ -277,7 +280,10 @@ def run_search(variant, overrides, seed, proposals, workers, budget=None):
     }
     if variant != "full":
         base["search.fidelity"] = "asha"
-    config = apply_overrides(get_experiment("synthetic_smoke"), {**base, **overrides})
+    experiment = get_experiment("synthetic_smoke")
+    if controller_from:  # another experiment's controller (e.g. the COCO search's, set for 1,000 trials)
+        experiment = dataclasses.replace(experiment, controller=get_experiment(controller_from).controller)
+    config = apply_overrides(experiment, {**base, **overrides})
     cluster = SimulatedCluster(workers, budget)
     with tempfile.TemporaryDirectory() as tmp, open_search(config, os.path.join(tmp, "s")) as search:
         search.workdir.create(config_to_dict(config))
@@ -354,6 +360,12 @@ def main(argv=None):
         help="report seeds 1000 .. 1000 + N - 1 instead of the 10 REPORT_SEEDS (more seeds, more power)",
     )
     parser.add_argument(
+        "--controller_from",
+        default=None,
+        help="the controller settings of this experiment (default synthetic_smoke's, set for 36 trials), "
+        "e.g. spinenet49_coco_proxy for a search of hundreds of proposals",
+    )
+    parser.add_argument(
         "--crossing",
         type=float,
         default=1.0,
@@ -375,7 +387,9 @@ def main(argv=None):
     random.seed(0)
     runs = []
     for index, base in enumerate(base_seeds):
-        full = run_search("full", {}, variant_seed(0, base), args.proposals, args.workers)
+        full = run_search(
+            "full", {}, variant_seed(0, base), args.proposals, args.workers, controller_from=args.controller_from
+        )
         runs.append({**full, "seed_index": index})
         print(json.dumps(runs[-1]), flush=True)
         for k, variant in enumerate(variants, start=1):
@@ -386,6 +400,7 @@ def main(argv=None):
                 50 * args.proposals,
                 args.workers,
                 budget=full["epochs"],
+                controller_from=args.controller_from,
             )
             runs.append({**r, "seed_index": index})
             print(json.dumps(runs[-1]), flush=True)
@@ -415,6 +430,7 @@ def main(argv=None):
         {
             "fit": {k: v for k, v in load_fit().items() if k != "fitted"},
             "crossing": args.crossing,
+            "controller_from": args.controller_from or "synthetic_smoke",
             "standin_rho_by_epoch": rho_by_epoch,
             "learnable": LEARNABLE,
             "space_sample": SPACE_SAMPLE,
