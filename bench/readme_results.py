@@ -730,6 +730,7 @@ def render_asha(
     entropy: dict[str, Any] | None = None,
     more_seeds: dict[str, Any] | None = None,
     budget: dict[str, Any] | None = None,
+    coco: dict[str, Any] | None = None,
     *crossings: dict[str, Any],
 ) -> str:
     """Multi-fidelity against full fidelity on the synthetic_smoke stand-in (``bench/bench_asha.py``)."""
@@ -842,6 +843,7 @@ def render_asha(
         + (_asha_more_seeds(more_seeds, result) if more_seeds else "")
         + (_asha_entropy(entropy, tuning, result) if entropy else "")
         + (_asha_budget(budget) if budget else "")
+        + (_asha_coco_controller(coco, result) if coco else "")
         + (_asha_crossings((*crossings, more_seeds), result, fit) if crossings and more_seeds else "")
     )
 
@@ -935,9 +937,28 @@ def _asha_crossings(crossings: tuple[dict[str, Any], ...], result: dict[str, Any
 
 def _asha_more_seeds(more: dict[str, Any], result: dict[str, Any]) -> str:
     """The default against ``full`` on more report seeds (``--num_seeds``): the verdict's test with more power."""
+    lead = (
+        f"More seeds for the same comparison ({len(more['seeds'])} report seeds, {_seeds(more['seeds'])}, the "
+        f"ten above among them; same budget of {more['proposals_full']} full-fidelity proposals)"
+    )
+    return "\n" + _asha_paired(more, result["default"], lead) + "\n"
+
+
+def _asha_coco_controller(coco: dict[str, Any], result: dict[str, Any]) -> str:
+    """The default against ``full`` with the COCO search's controller at a budget of hundreds of proposals."""
+    lead = (
+        f"With the controller of a real search (`{coco['controller_from']}`'s settings, set for 1,000 trials "
+        "where synthetic_smoke's are set for 36) at a budget of "
+        f"{coco['proposals_full']} full-fidelity proposals ({coco['proposals_full'] * coco['epochs']:g} epochs), "
+        f"{len(coco['seeds'])} report seeds ({_seeds(coco['seeds'])})"
+    )
+    return "\n" + _asha_paired(coco, result["default"], lead) + "\n"
+
+
+def _asha_paired(more: dict[str, Any], default: str, lead: str) -> str:
+    """``lead``: cost, best AP and the paired test of ``default`` against ``full`` in ``more``."""
     from scipy.stats import wilcoxon
 
-    default = result["default"]
     runs = more["runs"]
     full = {r["seed_index"]: r for r in runs if r["variant"] == "full"}
     mine = [r for r in runs if r["variant"] == default]
@@ -949,14 +970,14 @@ def _asha_more_seeds(more: dict[str, Any], result: dict[str, Any]) -> str:
     settled = [r for r in mine if r["reused"] > r["proposals"] / 2]
     settled_wins = sum(1 for r in settled if r["best_true_ap"] > full[r["seed_index"]]["best_true_ap"])
     return (
-        f"\nMore seeds for the same comparison ({len(more['seeds'])} report seeds, {_seeds(more['seeds'])}, the "
-        f"ten above among them; same budget of {more['proposals_full']} full-fidelity proposals): `{default}` "
-        f"{d['cost_ratio_median']:.2f}x fewer epochs, best AP {d['best_true_ap_median']:.3f} against `full`'s "
-        f"{f['best_true_ap_median']:.3f}, better on {d['wins_against_full']} of {d['seeds']} seeds, median paired "
-        f"difference {statistics.median(differences):+.3f}, Wilcoxon signed-rank p = {p_value:.3f} ("
+        f"{lead}: `{default}` {d['cost_ratio_median']:.2f}x fewer epochs, best AP {d['best_true_ap_median']:.3f} "
+        f"against `full`'s {f['best_true_ap_median']:.3f}, better on {d['wins_against_full']} of {d['seeds']} "
+        f"seeds, median paired difference {statistics.median(differences):+.3f}, Wilcoxon signed-rank "
+        f"p = {p_value:.3f} ("
         + ("**shown**: ASHA finds better architectures at the same budget" if shown else "**not shown**")
-        + f"); the ASHA search converged (see below) on {len(settled)} of {len(mine)} seeds, better than `full` on "
-        f"{settled_wins} of those, by {_provenance(more)}.\n"
+        + f"); the ASHA search converged (see below) on {len(settled)} of {len(mine)} seeds"
+        + (f", better than `full` on {settled_wins} of those" if settled else "")
+        + f", by {_provenance(more)}."
     )
 
 
@@ -1052,6 +1073,7 @@ SOURCES: dict[str, tuple[str, ...]] = {
         "asha_tuning_entropy",
         "asha_40",
         "asha_tuning_100",
+        "asha_coco_controller",
         "asha_crossing_0.5",
         "asha_crossing_0",
     ),
