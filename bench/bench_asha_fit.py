@@ -148,7 +148,7 @@ def noise_floors(draws: StandinDraws, measured_rho: list[float]) -> list[float]:
     floors = np.zeros(EPOCHS)
     for k in range(EPOCHS - 1):
 
-        def rho(floor):
+        def rho(floor, k=k):  # k bound now: each epoch bisects its own floor
             trial = floors.copy()
             trial[k] = floor
             means = draws.means(trial)
@@ -181,7 +181,12 @@ def main(argv=None) -> int:
     the_fit["noise_floor_by_epoch"] = noise_floors(draws, measured["rho_by_epoch"])
     standin = draws.statistics(np.array(the_fit["noise_floor_by_epoch"]))
     for name, stats in (("measured", measured), ("fitted noise", plain), ("stand-in", standin)):
-        print(f"{name:12s} rho by epoch", " ".join(f"{x:.2f}" for x in stats["rho_by_epoch"]), "below 0.05:", f"{stats['below_0_05']:.2f}")
+        print(
+            f"{name:12s} rho by epoch",
+            " ".join(f"{x:.2f}" for x in stats["rho_by_epoch"]),
+            "below 0.05:",
+            f"{stats['below_0_05']:.2f}",
+        )
     print(json.dumps({k: v for k, v in the_fit.items() if k != "fitted"}))
     results_io.write(
         "asha_fit",

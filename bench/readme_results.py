@@ -738,6 +738,7 @@ def render_asha(
     rows = []
     for variant, s in summary.items():
         rs = [r for r in runs if r["variant"] == variant]
+
         # Trial-seconds of a full-fidelity search of the same proposals: the full run's per trained proposal
         # (same seed) times the variant's trained proposals (a reused result trains nothing under either).
         def trained(r: dict[str, Any]) -> int:

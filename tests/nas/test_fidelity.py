@@ -80,7 +80,9 @@ def test_a_search_freezes_its_default_rungs_and_keeps_them_on_resume(tmp_path):
     """The default rungs are written into the frozen config: a later change of the default (as from 1/5,
     2/5, 1 to 1/10, 1/2, 1) leaves a running search's rungs alone, and a search created before rungs were
     frozen resumes with the default of its time."""
-    config = make_config("curves", **{"search.fidelity": "asha", "search.max_trials": 4, "controller.algorithm": "random"})
+    config = make_config(
+        "curves", **{"search.fidelity": "asha", "search.max_trials": 4, "controller.algorithm": "random"}
+    )
     wd = str(tmp_path / "s")
     start_or_resume(config, wd, quiet=True)
     with open(os.path.join(wd, "config.json")) as f:
