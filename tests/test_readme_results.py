@@ -3,16 +3,13 @@
 The figures are rendered from ``bench/results/*.json``; these tests read those files (they run no
 benchmark) and fail when the README and a stored result disagree, a section has no result, a result
 lacks the header that says how it was measured, or a measured figure stands in the README outside a
-rendered section. One test trains SpineNet-49 on ``synthetic_smoke`` (about a minute on one core) to see
-the stored AP drift.
+rendered section. One test reads a training of SpineNet-49 on ``synthetic_smoke`` (about a minute on one
+core; tests/conftest.py) to see the stored AP drift.
 """
 
-import json
 import os
 import pathlib
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -144,13 +141,10 @@ def test_stored_quickstart_figures_are_computed_from_its_trials():
     assert np.mean(means, axis=0) == pytest.approx(result["summary"]["mean_reward_by_thirds"], abs=5e-4)
 
 
-def _pinned_to_one_core():
-    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-
-
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux CPU affinity")
-def test_spinenet49_on_synthetic_smoke_reproduces_its_stored_ap(tmp_path):
-    """`nas-train` of SpineNet-49, seed 0, as a search's trial runs it (one core): the README's figure.
+def test_spinenet49_on_synthetic_smoke_reproduces_its_stored_ap(synthetic_smoke_spinenet49):
+    """`nas-train` of SpineNet-49, seed 0, as a search's trial runs it (one core): the README's figure
+    (the training is tests/conftest.py's, which tests/proxy_trainer/test_trainer.py reads too).
 
     Training on CPU is deterministic for a TensorFlow version, a processor and a thread count: where the
     stored result was measured alike, the AP must match it to the last digit; elsewhere it must stay in
@@ -159,17 +153,7 @@ def test_spinenet49_on_synthetic_smoke_reproduces_its_stored_ap(tmp_path):
     result = results_io.load("synthetic_ap")
     s = result["summary"]["spinenet49"]
     stored = s["AP"][s["seeds"].index(0)]
-    argv = [
-        sys.executable, "-m", "nas.train_cli", "--arch=preset:spinenet49", "--experiment=synthetic_smoke",
-        f"--workdir={tmp_path / 'train'}", "--seed=0", "--quiet",
-        f"--params_override=data.cache_dir={tmp_path / 'cache'}",
-    ]  # fmt: skip
-    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3")
-    done = subprocess.run(
-        argv, cwd=ROOT, env=env, capture_output=True, text=True, preexec_fn=_pinned_to_one_core, timeout=900
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    ap = json.loads((tmp_path / "train" / "metrics.json").read_text())["metrics"]["AP"]
+    ap = synthetic_smoke_spinenet49.metrics["AP"]
     same_machine = (result.get("tensorflow"), result.get("cpu_model")) == (
         results_io.header(results_io.start(["x"]))["tensorflow"],
         results_io.cpu_model(),

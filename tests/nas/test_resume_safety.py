@@ -7,6 +7,7 @@ attempt fails the same way), and that the action the message names gives the uni
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -50,6 +51,20 @@ def partial(tmp_path, trials=6):
     return wd
 
 
+@pytest.fixture(scope="module")
+def six_trials(tmp_path_factory):
+    """The first 6 trials of ``whole``'s search, run once (``partial``): each test damages a copy of its own."""
+    return partial(tmp_path_factory.mktemp("six_trials"))
+
+
+@pytest.fixture
+def copy_of_six(six_trials, tmp_path):
+    """A copy of ``six_trials`` in this test's directory (a workdir holds no path of its own)."""
+    wd = str(tmp_path / "s")
+    shutil.copytree(six_trials, wd)
+    return wd
+
+
 def newest_snapshot(wd):
     snaps = sorted(n for n in os.listdir(os.path.join(wd, "snapshots")) if n.endswith(".json"))
     return os.path.join(wd, "snapshots", snaps[-1])
@@ -73,8 +88,8 @@ def fails_twice_without_a_trace(wd, match, **kwargs):
     return str(err.value)
 
 
-def test_a_snapshot_with_an_unknown_hyperparameter_is_refused_and_rebuild_recovers(tmp_path, whole):
-    wd = partial(tmp_path)
+def test_a_snapshot_with_an_unknown_hyperparameter_is_refused_and_rebuild_recovers(copy_of_six, whole):
+    wd = copy_of_six
     snap = newest_snapshot(wd)
     edit_json(snap, lambda d: d["controller"]["hparams"].update(added_by_a_newer_version=1))
     message = fails_twice_without_a_trace(wd, "snapshot is refused")
@@ -90,8 +105,8 @@ def test_a_snapshot_with_an_unknown_hyperparameter_is_refused_and_rebuild_recove
     assert summary["warnings"] == [] and history(wd) == history(whole)
 
 
-def test_a_snapshot_of_an_older_version_lacking_a_hyperparameter_loads_with_a_note(tmp_path, whole):
-    wd = partial(tmp_path)
+def test_a_snapshot_of_an_older_version_lacking_a_hyperparameter_loads_with_a_note(copy_of_six, whole):
+    wd = copy_of_six
     for name in os.listdir(os.path.join(wd, "snapshots")):
         edit_json(os.path.join(wd, "snapshots", name), lambda d: d["controller"]["hparams"].pop("entropy_weight"))
     summary = start_or_resume(make_config(**{"search.snapshot_every": 2}), wd, quiet=True)
@@ -99,8 +114,8 @@ def test_a_snapshot_of_an_older_version_lacking_a_hyperparameter_loads_with_a_no
     assert history(wd) == history(whole)
 
 
-def test_a_snapshot_that_disagrees_with_the_log_is_refused_and_rebuild_recovers(tmp_path, whole):
-    wd = partial(tmp_path)
+def test_a_snapshot_that_disagrees_with_the_log_is_refused_and_rebuild_recovers(copy_of_six, whole):
+    wd = copy_of_six
     # A snapshot that claims to reflect fewer records than it does: the replay after it re-draws
     # proposals the controller has already made, which differ from the log's.
     snaps = sorted(n for n in os.listdir(os.path.join(wd, "snapshots")) if n.endswith(".json"))
@@ -113,8 +128,8 @@ def test_a_snapshot_that_disagrees_with_the_log_is_refused_and_rebuild_recovers(
     assert history(wd) == history(whole)
 
 
-def test_an_edited_proposal_in_the_log_fails_every_time_even_when_rebuilding(tmp_path):
-    wd = partial(tmp_path)
+def test_an_edited_proposal_in_the_log_fails_every_time_even_when_rebuilding(copy_of_six):
+    wd = copy_of_six
     log = os.path.join(wd, "trials.jsonl")
     with open(log) as f:
         lines = f.read().splitlines(keepends=True)
@@ -158,8 +173,8 @@ def test_rebuilding_an_intact_log_gives_exactly_the_snapshot_controller(tmp_path
     assert states[0] == states[1]
 
 
-def test_a_failed_resume_through_the_cli_is_one_line_exit_2_and_changes_nothing(tmp_path):
-    wd = partial(tmp_path)
+def test_a_failed_resume_through_the_cli_is_one_line_exit_2_and_changes_nothing(copy_of_six):
+    wd = copy_of_six
     edit_json(newest_snapshot(wd), lambda d: d["controller"]["hparams"].update(learning_rate=0.5))
     before = tree(wd)
     r = subprocess.run(
@@ -188,8 +203,8 @@ def nas_status(wd):
     return json.loads(r.stdout)
 
 
-def test_status_on_a_damaged_workdir_reports_and_writes_nothing(tmp_path):
-    wd = partial(tmp_path)
+def test_status_on_a_damaged_workdir_reports_and_writes_nothing(copy_of_six):
+    wd = copy_of_six
     with open(newest_snapshot(wd), "w") as f:
         f.write('{"schema_version": 1, "log_seq": ')  # a torn snapshot
     with open(os.path.join(wd, "trials.jsonl"), "a") as f:
@@ -254,8 +269,8 @@ def test_status_during_a_running_search_takes_no_lock_and_writes_nothing(tmp_pat
 # ----- a frozen config edited by hand, a full disk ------------------------------------------
 
 
-def test_an_edited_config_json_is_refused_and_changes_nothing(tmp_path):
-    wd = partial(tmp_path)
+def test_an_edited_config_json_is_refused_and_changes_nothing(copy_of_six):
+    wd = copy_of_six
     edit_json(os.path.join(wd, "config.json"), lambda d: d["controller"]["policy_gradient"].update(learning_rate=0.5))
     before = tree(wd)
     for _ in range(2):

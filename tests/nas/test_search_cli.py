@@ -150,70 +150,99 @@ def test_kill_9_then_resume_gives_the_history_of_an_uninterrupted_search(tmp_pat
         "--quiet",
     ]
     env = {"TOY_SLEEP": "0.4"}
+    # The uninterrupted search runs beside the interrupted one (each is mostly one core's start-up and waits).
     whole = str(tmp_path / "whole")
-    r = nas_search("search", f"--workdir={whole}", *args, env=env)
-    assert r.returncode == 0, r.stderr[-3000:]
-
-    cut = str(tmp_path / "cut")
-    for wait_for in (2, 6):  # kill twice, at different points
-        proc = start("search", f"--workdir={cut}", *args, env=env)
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            done = [h for h in history(cut) if h[3]] if os.path.exists(os.path.join(cut, "trials.jsonl")) else []
-            if len(done) >= wait_for:
-                break
-            time.sleep(0.1)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    r = nas_search("resume", f"--workdir={cut}", "--quiet")
-    assert r.returncode == 0, r.stderr[-3000:]
+    uninterrupted = start("search", f"--workdir={whole}", *args, env=env)
+    try:
+        cut = str(tmp_path / "cut")
+        for wait_for in (2, 6):  # kill twice, at different points
+            proc = start("search", f"--workdir={cut}", *args, env=env)
+            deadline = time.time() + 120
+            while time.time() < deadline:
+                done = [h for h in history(cut) if h[3]] if os.path.exists(os.path.join(cut, "trials.jsonl")) else []
+                if len(done) >= wait_for:
+                    break
+                time.sleep(0.1)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        r = nas_search("resume", f"--workdir={cut}", "--quiet")
+        assert r.returncode == 0, r.stderr[-3000:]
+        _, err = uninterrupted.communicate(timeout=240)
+        assert uninterrupted.returncode == 0, err[-3000:]
+    finally:
+        if uninterrupted.poll() is None:
+            os.killpg(uninterrupted.pid, signal.SIGKILL)
+            uninterrupted.wait()
     assert history(cut) == history(whole)
     started = [rec for rec in read_log(cut) if rec["event"] == "started"]
     assert len(started) >= 10  # re-runs of in-flight trials add attempts, never trials
     assert len([h for h in history(cut) if h[3] == "completed"]) == 10
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--experiment=nope"], "unknown experiment 'nope'"),
-        (["--params_override=search.max_trials=many"], "search.max_trials: expected an integer"),
-        (["--params_override=controller.algorithm=annealing"], "controller.algorithm"),
-        ([f"--evaluator={TOY}:missing"], "has no function 'missing'"),
-        (["--evaluator=no_such_module_xyz:f"], "cannot import 'no_such_module_xyz'"),
-        (["--ray_address=127.0.0.1:1"], "cannot reach the Ray cluster at '127.0.0.1:1'"),
-    ],
-)
-def test_bad_search_input_is_one_line_and_exit_2(tmp_path, args, message):
-    wd = tmp_path / "s"
-    base = {"--experiment": "--experiment=spinenet49_coco_proxy", "--evaluator": f"--evaluator={TOY}:trivial"}
-    for a in args:
-        base[a.split("=")[0]] = a
-    r = nas_search("search", f"--workdir={wd}", *base.values(), "--max_trials=2")
-    assert r.returncode == 2, r.stderr[-2000:]
-    lines = [line for line in r.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and message in lines[0], r.stderr[-2000:]
+BAD_SEARCH_INPUT = {
+    "unknown_experiment": (["--experiment=nope"], "unknown experiment 'nope'"),
+    "max_trials": (["--params_override=search.max_trials=many"], "search.max_trials: expected an integer"),
+    "algorithm": (["--params_override=controller.algorithm=annealing"], "controller.algorithm"),
+    "no_function": ([f"--evaluator={TOY}:missing"], "has no function 'missing'"),
+    "no_module": (["--evaluator=no_such_module_xyz:f"], "cannot import 'no_such_module_xyz'"),
+    "unreachable_ray": (["--ray_address=127.0.0.1:1"], "cannot reach the Ray cluster at '127.0.0.1:1'"),
+}
+MISSING_DATASET = {
+    "not_set": ([], "data.annotation_file and data.image_dir are not both set"),
+    "not_there": (
+        ["--params_override=data.annotation_file=/no/such/instances.json,data.image_dir=/no/such/dir"],
+        "does not exist",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def refused_searches(tmp_path_factory):
+    """Every refused ``nas-search search`` of the two tests below, started at once (each is mostly a
+    TensorFlow start-up on one core): case -> (workdir, process, stderr file)."""
+    started = {}
+    for case, (args, _) in BAD_SEARCH_INPUT.items():
+        base = {"--experiment": "--experiment=spinenet49_coco_proxy", "--evaluator": f"--evaluator={TOY}:trivial"}
+        for a in args:
+            base[a.split("=")[0]] = a
+        started[case] = (*base.values(), "--max_trials=2")
+    for case, (args, _) in MISSING_DATASET.items():
+        started[case] = ("--experiment=spinenet49_coco_proxy", "--max_trials=1", *args)
+    runs = {}
+    try:
+        for case, args in started.items():
+            root = tmp_path_factory.mktemp(case)
+            wd, err_path = root / "s", root / "stderr"
+            with open(err_path, "w") as err:
+                proc = subprocess.Popen([sys.executable, "-m", "nas.cli", "search", f"--workdir={wd}", *args],
+                                        stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)  # fmt: skip
+            runs[case] = (wd, proc, err_path)
+        yield runs
+    finally:
+        for _, proc, _ in runs.values():
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+
+
+def check_refused(run, message):
+    wd, proc, err_path = run
+    returncode = proc.wait(timeout=240)
+    stderr = err_path.read_text()
+    assert returncode == 2, stderr[-2000:]
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], stderr[-2000:]
     assert not wd.exists()  # a refused new search leaves nothing behind, not even its lock
 
 
-@pytest.mark.parametrize(
-    "overrides, message",
-    [
-        ("", "data.annotation_file and data.image_dir are not both set"),
-        (
-            "--params_override=data.annotation_file=/no/such/instances.json,data.image_dir=/no/such/dir",
-            "does not exist",
-        ),
-    ],
-)
-def test_a_missing_dataset_is_one_line_and_exit_2(tmp_path, overrides, message):
-    wd = tmp_path / "s"
-    args = ["search", "--experiment=spinenet49_coco_proxy", f"--workdir={wd}", "--max_trials=1"]
-    r = nas_search(*args, *([overrides] if overrides else []))
-    assert r.returncode == 2, r.stderr[-2000:]
-    lines = [line for line in r.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and message in lines[0], r.stderr[-2000:]
-    assert not wd.exists()  # a refused new search leaves nothing behind, not even its lock
+@pytest.mark.parametrize("case", BAD_SEARCH_INPUT)
+def test_bad_search_input_is_one_line_and_exit_2(refused_searches, case):
+    check_refused(refused_searches[case], BAD_SEARCH_INPUT[case][1])
+
+
+@pytest.mark.parametrize("case", MISSING_DATASET)
+def test_a_missing_dataset_is_one_line_and_exit_2(refused_searches, case):
+    check_refused(refused_searches[case], MISSING_DATASET[case][1])
 
 
 def test_the_data_command_prepares_the_synthetic_dataset(tmp_path):
@@ -232,10 +261,11 @@ def test_the_data_command_prepares_the_synthetic_dataset(tmp_path):
 
 def test_a_workdir_of_another_search_is_refused_and_kept(tmp_path):
     wd = str(tmp_path / "s")
+    # In this process (search.executor=local): what is under test is the workdir, not where trials run.
     first = [
         "--experiment=spinenet49_coco_proxy",
         f"--evaluator={TOY}:trivial",
-        f"--params_override={COMMON}",
+        f"--params_override={COMMON},search.executor=local",
         "--quiet",
     ]
     r = nas_search("search", f"--workdir={wd}", *first, "--max_trials=2")
@@ -246,7 +276,7 @@ def test_a_workdir_of_another_search_is_refused_and_kept(tmp_path):
         f"--workdir={wd}",
         "--experiment=spinenet49_coco_proxy",
         f"--evaluator={TOY}:trivial",
-        f"--params_override={COMMON},search_space.parent_window=4",
+        f"--params_override={COMMON},search.executor=local,search_space.parent_window=4",
         "--max_trials=3",
     )
     assert r.returncode == 2

@@ -1,8 +1,8 @@
 """Proxy training: schedule, runtime, determinism, resume, the non-finite guard, learning.
 
-The trials are tiny (64 px, a 16-filter SpineNet-49, batch 4, a few steps) on
-generated data; one test trains the synthetic_smoke-sized proxy to show it
-learns.
+The trials are tiny (64 px, a six-block scale-permuted network with 16-filter endpoints, batch 4, a
+few steps) on generated data; one test trains SpineNet-49 at the synthetic_smoke proxy size to show
+it learns (through nas-train, shared with tests/test_readme_results.py: tests/conftest.py).
 """
 
 import dataclasses
@@ -29,9 +29,25 @@ from proxy_trainer.training.config import TrainerConfig
 from proxy_trainer.training.runtime import resolve_runtime, setup_runtime
 from proxy_trainer.training.schedule import WarmupStepDecay
 from proxy_trainer.training.trainer import NonFiniteLossError, TrainingError, evaluate_model, train_and_evaluate
-from search_space import Scaling, spinenet49
+from search_space import BOTTLENECK, RESIDUAL, Architecture, BlockSpec, Scaling, spinenet49
 
-TINY_ARCH = spinenet49(Scaling(filter_size_scale=0.25, resample_alpha=0.25, endpoints_num_filters=16))
+# Six scale-permuted blocks (L4, then the outputs L3, L5, L7, L6, L4), each fusing two parents across
+# scales: down- and upsampling, both block types, like SpineNet-49's fifteen but traced in about half the
+# time. What these tests check (schedule, resume, determinism, checkpoints, guards) is not the topology's.
+TINY_ARCH = Architecture(
+    blocks=tuple(
+        BlockSpec(level, fn, parents, out)
+        for level, fn, parents, out in (
+            (4, RESIDUAL, (0, 1), False),
+            (3, BOTTLENECK, (0, 2), True),
+            (5, BOTTLENECK, (2, 3), True),
+            (7, RESIDUAL, (3, 4), True),
+            (6, BOTTLENECK, (4, 5), True),
+            (4, BOTTLENECK, (3, 6), True),
+        )
+    ),
+    scaling=Scaling(filter_size_scale=0.25, resample_alpha=0.25, endpoints_num_filters=16),
+)
 METRIC_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "final_loss", "steps")
 # tiny_config's 48 images less 16 held out = 32 training images; batch 8: 4 steps an epoch, 2 epochs = 8 steps,
 # a checkpoint every 3 steps, AP evaluated after every epoch. One such run (conftest.py, epoch_eval_run) is the
@@ -151,12 +167,17 @@ def _stop_at(step):
 
 @pytest.fixture(scope="module")
 def reference_run(cache_dir, tmp_path_factory):
-    workdir = str(tmp_path_factory.mktemp("run_a"))
-    return workdir, train_and_evaluate(TINY_ARCH, tiny_config(cache_dir), workdir, seed=3)
+    """``(workdir, metrics, events)`` of TINY_ARCH trained uninterrupted with ``tiny_config``, seed 3."""
+    workdir, events = str(tmp_path_factory.mktemp("run_a")), []
+    return (
+        workdir,
+        train_and_evaluate(TINY_ARCH, tiny_config(cache_dir), workdir, seed=3, progress=events.append),
+        events,
+    )
 
 
 def test_metrics_workdir_and_tensorboard(reference_run):
-    workdir, metrics = reference_run
+    workdir, metrics, _ = reference_run
     for key in ("AP", "AP50", "AP75", "APs", "APm", "APl", "train_s", "eval_s", "images_per_s", "params"):
         assert key in metrics
     assert metrics["steps"] == metrics["steps_run"] == 6 and metrics["resumed_from_step"] == 0
@@ -173,13 +194,13 @@ def test_metrics_workdir_and_tensorboard(reference_run):
 
 
 def test_same_seed_twice_gives_the_same_metrics(cache_dir, reference_run, tmp_path):
-    _, first = reference_run
+    _, first, _ = reference_run
     second = train_and_evaluate(TINY_ARCH, tiny_config(cache_dir), str(tmp_path), seed=3)
     assert {k: second[k] for k in METRIC_KEYS} == {k: first[k] for k in METRIC_KEYS}
 
 
 def test_resume_mid_training_reaches_the_same_metrics(cache_dir, reference_run, tmp_path):
-    _, uninterrupted = reference_run
+    _, uninterrupted, _ = reference_run
     workdir = str(tmp_path)
     with pytest.raises(_Stop):
         train_and_evaluate(TINY_ARCH, tiny_config(cache_dir), workdir, seed=3, progress=_stop_at(5))
@@ -200,7 +221,7 @@ def _cut_in_half(checkpoint_prefix):
 
 
 def test_a_checkpoint_cut_short_falls_back_to_an_older_one_or_is_one_clear_error(cache_dir, reference_run, tmp_path):
-    source, uninterrupted = reference_run
+    source, uninterrupted, _ = reference_run
     workdir = str(tmp_path / "a")
     shutil.copytree(source, workdir)
     _cut_in_half(os.path.join(workdir, "checkpoints", "ckpt-6"))
@@ -218,12 +239,15 @@ def test_a_checkpoint_cut_short_falls_back_to_an_older_one_or_is_one_clear_error
         train_and_evaluate(TINY_ARCH, tiny_config(cache_dir), workdir, seed=3)
 
 
-def test_labelling_in_the_training_step_trains_on_the_same_targets(cache_dir, tmp_path):
+def test_labelling_in_the_training_step_trains_on_the_same_targets(cache_dir, reference_run, tmp_path):
     """Same losses step by step, up to float rounding of the box codes (which a few SGD steps of a
     tiny model amplify: 1e-8 in the codes became 1% of the loss by step 6, so later steps are
-    compared loosely)."""
-    losses = {}
-    for mode in ("host", "device"):
+    compared loosely). One mode is the reference run's, which labels as "auto" picks (on the host
+    without a GPU); the other is trained here."""
+    _, _, reference_events = reference_run
+    auto = "device" if resolve_runtime(tiny_config(cache_dir).trainer).label_on_device else "host"
+    losses = {auto: [e["loss"] for e in reference_events if e["event"] == "train"]}
+    for mode in {"host", "device"} - {auto}:
         config = tiny_config(cache_dir, anchor_labeling=mode)
         assert resolve_runtime(config.trainer).label_on_device == (mode == "device")
         events = []
@@ -284,7 +308,7 @@ def test_xla_and_op_determinism_exclude_each_other(cache_dir, tmp_path):
 
 
 def test_a_workdir_of_another_trial_is_refused(cache_dir, reference_run):
-    workdir, _ = reference_run
+    workdir, _, _ = reference_run
     with pytest.raises(TrainingError, match=r"holds another trial \(differs in seed\)"):
         train_and_evaluate(TINY_ARCH, tiny_config(cache_dir), workdir, seed=4)
     with pytest.raises(TrainingError, match="trainer.learning_rate"):
@@ -322,14 +346,14 @@ def test_more_classes_in_the_data_than_the_model_is_an_error(cache_dir, tmp_path
 LEARNED_AP = 0.08
 
 
-def test_short_training_beats_the_untrained_model_clearly(tmp_path, cache_dir):
-    # The registered experiment itself, so the test follows any change to its recipe.
+def test_short_training_beats_the_untrained_model_clearly(synthetic_smoke_spinenet49):
+    # The registered experiment itself, trained by nas-train (tests/conftest.py, a search's trial alike), so
+    # the test follows any change to its recipe; the untrained model is evaluated here on the same data.
     from experiments.overrides import apply_overrides
     from experiments.registry import get_experiment
 
     config = apply_overrides(
-        get_experiment("synthetic_smoke"),
-        {"data.cache_dir": cache_dir, "trainer.checkpoint_interval": 0, "trainer.log_interval": 100},
+        get_experiment("synthetic_smoke"), {"data.cache_dir": synthetic_smoke_spinenet49.cache_dir}
     )
     arch = spinenet49(config.search_space.scaling)
     untrained = evaluate_model(
@@ -338,6 +362,6 @@ def test_short_training_beats_the_untrained_model_clearly(tmp_path, cache_dir):
         config.model,
         config.trainer,
     )
-    trained = train_and_evaluate(arch, config, str(tmp_path), seed=0)
+    trained = synthetic_smoke_spinenet49.metrics
     assert untrained["AP"] < 0.01
     assert trained["AP"] > LEARNED_AP and trained["AP50"] > 2.5 * LEARNED_AP
