@@ -40,6 +40,8 @@ Usage (a few minutes on 2 cores)::
     python bench/bench_asha.py --num_seeds 20 --variants asha_1_5_10 --crossing 0 --name asha_crossing_0
     python bench/bench_asha.py --num_seeds 20 --proposals 300 --variants asha_1_5_10 \\
         --controller_from spinenet49_coco_proxy --name asha_coco_controller
+    python bench/bench_asha.py --num_seeds 40 --variants asha_1_5_10 --set controller.algorithm=random \\
+        --name asha_random_search
 """
 
 from __future__ import annotations
@@ -265,7 +267,7 @@ class SimulatedCluster:
         pass
 
 
-def run_search(variant, overrides, seed, proposals, workers, budget=None, controller_from=None):
+def run_search(variant, overrides, seed, proposals, workers, budget=None, controller_from=None, common=None):
     from experiments.overrides import apply_overrides, config_to_dict
     from experiments.registry import get_experiment
     from nas.search_runner import open_search
@@ -283,7 +285,7 @@ def run_search(variant, overrides, seed, proposals, workers, budget=None, contro
     experiment = get_experiment("synthetic_smoke")
     if controller_from:  # another experiment's controller (e.g. the COCO search's, set for 1,000 trials)
         experiment = dataclasses.replace(experiment, controller=get_experiment(controller_from).controller)
-    config = apply_overrides(experiment, {**base, **overrides})
+    config = apply_overrides(experiment, {**base, **(common or {}), **overrides})
     cluster = SimulatedCluster(workers, budget)
     with tempfile.TemporaryDirectory() as tmp, open_search(config, os.path.join(tmp, "s")) as search:
         search.workdir.create(config_to_dict(config))
@@ -371,7 +373,20 @@ def main(argv=None):
         default=1.0,
         help="what-if: learning curves crossing this many times as much as measured (0: early epochs rank well)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an experiment override for every search, full included (e.g. controller.algorithm=random)",
+    )
     args = parser.parse_args(argv)
+    common = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            parser.error(f"--set takes KEY=VALUE, got {item!r}")
+        common[key] = value
     name = args.name or ("asha" if args.seed_set == "report" else "asha_tuning")
     base_seeds = REPORT_SEEDS if args.seed_set == "report" else TUNING_SEEDS
     if args.num_seeds is not None:
@@ -388,7 +403,13 @@ def main(argv=None):
     runs = []
     for index, base in enumerate(base_seeds):
         full = run_search(
-            "full", {}, variant_seed(0, base), args.proposals, args.workers, controller_from=args.controller_from
+            "full",
+            {},
+            variant_seed(0, base),
+            args.proposals,
+            args.workers,
+            controller_from=args.controller_from,
+            common=common,
         )
         runs.append({**full, "seed_index": index})
         print(json.dumps(runs[-1]), flush=True)
@@ -401,6 +422,7 @@ def main(argv=None):
                 args.workers,
                 budget=full["epochs"],
                 controller_from=args.controller_from,
+                common=common,
             )
             runs.append({**r, "seed_index": index})
             print(json.dumps(runs[-1]), flush=True)
@@ -431,6 +453,7 @@ def main(argv=None):
             "fit": {k: v for k, v in load_fit().items() if k != "fitted"},
             "crossing": args.crossing,
             "controller_from": args.controller_from or "synthetic_smoke",
+            "overrides": common,
             "standin_rho_by_epoch": rho_by_epoch,
             "learnable": LEARNABLE,
             "space_sample": SPACE_SAMPLE,
