@@ -26,6 +26,11 @@ class ExecutorError(UserError, RuntimeError):
 def init_ray(address: str | None) -> None:
     """Starts a local Ray (dashboard off, resources detected) or connects to a cluster.
 
+    Without an address the Ray is always a new local one (``RAY_ADDRESS`` and
+    a cluster already running on this machine are not joined: pass
+    ``--ray_address=auto`` for that), so a search runs where the command
+    line says it does.
+
     Workers see this process's import path, so a user's evaluator module next
     to the command line imports in them too. While connecting to a cluster,
     what Ray's C++ core writes to stderr is held back and shown only if the
@@ -53,10 +58,9 @@ def init_ray(address: str | None) -> None:
         with _stderr_held_back() if cluster else contextlib.nullcontext():
             if cluster and not address.startswith("ray://"):
                 _check_authentication(address)
-            if address:
-                ray.init(address=address, **kwargs)
-            else:
-                ray.init(**kwargs)
+            # No address: a new local Ray, as documented, even where RAY_ADDRESS is set or a ``ray start``
+            # cluster runs on this machine (Ray's own default would join those; ``auto`` still does).
+            ray.init(address=address or "local", **kwargs)
     except ExecutorError:
         raise
     except Exception as e:  # noqa: BLE001 - Ray raises many types here; the user needs one line

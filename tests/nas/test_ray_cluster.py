@@ -277,6 +277,17 @@ def test_a_driver_without_the_clusters_token_gets_one_line_naming_authentication
     assert not (wd / "config.json").exists()
 
 
+def test_without_ray_address_the_search_runs_on_a_new_local_ray_not_the_one_in_ray_address(cluster, tmp_path):
+    # RAY_ADDRESS names the cluster and no token is given: joining it would be refused (the test above).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    wd = tmp_path / "s"
+    args = ["search", "--experiment=spinenet49_coco_proxy", f"--workdir={wd}", f"--evaluator={TOY}:trivial",
+            "--max_trials=1", f"--params_override={COMMON}"]  # fmt: skip
+    r = nas_search(*args, env={**env, "RAY_ADDRESS": cluster.address}, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert [rec["event"] for rec in read_log(wd) if rec["event"] in ("completed", "failed")] == ["completed"]
+
+
 # ----- faults on a live cluster ------------------------------------------------------------------------
 
 
