@@ -925,7 +925,7 @@ def _asha_crossings(crossings: tuple[dict[str, Any], ...], result: dict[str, Any
             f"ASHA's better best architecture is shown (p < 0.05, most seeds better) at crossing {', '.join(shown)}."
             if shown
             else "At none of these is ASHA's better best architecture shown (p < 0.05, most seeds better): on "
-            f"these stand-ins what ASHA buys is {min(ratios):.1f}-{max(ratios):.1f}x fewer epochs per proposal, "
+            f"these stand-ins, with synthetic_smoke's REINFORCE, what ASHA buys is {min(ratios):.1f}-{max(ratios):.1f}x fewer epochs per proposal, "
             "not a better architecture for the same budget; the best architecture a search finds varies more "
             f"from one controller seed to the next (crossing {spread[0]:g}: `full`'s best AP {spread[1]:.3f} to "
             f"{spread[2]:.3f} between the quartiles of its {spread[3]} seeds) than between the two fidelities "
@@ -1003,6 +1003,53 @@ def _asha_entropy(entropy: dict[str, Any], tuning: dict[str, Any], result: dict[
     )
 
 
+def render_asha_controllers(*results: dict[str, Any]) -> str:
+    """ASHA's default against ``full`` on the fitted stand-in with each controller (``bench_asha.py --set``)."""
+    from scipy.stats import wilcoxon
+
+    rows, shown, not_shown = [], [], []
+    for result in results:
+        default, runs = result["default"], result["runs"]
+        variant = next(v for v in result["summary"] if v != "full")
+        overrides = {**result.get("overrides", {})}
+        algorithm = overrides.pop("controller.algorithm", "reinforce")
+        name = {"reinforce": "REINFORCE", "evolution": "regularized evolution", "random": "random search"}.get(
+            algorithm, algorithm
+        )
+        settings = [f"{k.rsplit('.', 1)[-1]} {v}" for k, v in overrides.items()]
+        if variant != default:
+            settings.append(f"`{variant}`")
+        label = name + (f" ({', '.join(settings)})" if settings else "")
+        full = {r["seed_index"]: r for r in runs if r["variant"] == "full"}
+        mine = [r for r in runs if r["variant"] == variant]
+        differences = [r["best_true_ap"] - full[r["seed_index"]]["best_true_ap"] for r in mine]
+        p_value = float(wilcoxon(differences).pvalue)
+        d, f = result["summary"][variant], result["summary"]["full"]
+        better = d["best_true_ap_median"] > f["best_true_ap_median"] and 2 * d["wins_against_full"] > d["seeds"]
+        (shown if better and p_value < 0.05 else not_shown).append(label)
+        rows.append(
+            f"| {label} | {f['best_true_ap_median']:.3f} | {d['best_true_ap_median']:.3f} | "
+            f"{d['wins_against_full']} of {d['seeds']} | {statistics.median(differences):+.3f} | {p_value:.3f} | "
+            f"{_converged(runs, variant)} of {len(mine)} | {d['cost_ratio_median']:.2f}x |"
+        )
+    seeds = sorted({_seeds(r["seeds"]) for r in results})
+    verdict = (
+        ("ASHA's better best architecture is **shown** (p < 0.05, most seeds better) with " + ", ".join(shown))
+        if shown
+        else "ASHA's better best architecture is shown with no controller"
+    ) + (f"; not shown with {', '.join(not_shown)}." if not_shown else ".")
+    return (
+        f"The default rungs against `full` with each controller, on the fitted stand-in (report seeds "
+        f"{', '.join(seeds)}, each search its own controller draw; same budget of "
+        f"{results[0]['proposals_full']} full-fidelity proposals; *converged*: most proposals of the ASHA "
+        "search repeated a recorded architecture):\n\n"
+        "| controller | `full` best AP | ASHA best AP | ASHA better | median difference | Wilcoxon p | "
+        "ASHA converged | fewer epochs |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n" + "\n".join(rows) + "\n\n" + verdict + " "
+        "Measured by " + "; ".join(_provenance(r) for r in results) + ".\n"
+    )
+
+
 def render_asha_e2e(result: dict[str, Any]) -> str:
     """ASHA against full fidelity end to end on synthetic_smoke (``bench/bench_asha_e2e.py``)."""
     rows = []
@@ -1043,6 +1090,7 @@ RENDERERS: dict[str, Callable[..., str]] = {
     "faults": render_faults,
     "asha": render_asha,
     "asha_e2e": render_asha_e2e,
+    "asha_controllers": render_asha_controllers,
     "synthetic_ap": render_synthetic_ap,
     "quickstart": render_quickstart,
     "quickstart_rewards": render_quickstart_rewards,
@@ -1077,6 +1125,7 @@ SOURCES: dict[str, tuple[str, ...]] = {
         "asha_crossing_0.5",
         "asha_crossing_0",
     ),
+    "asha_controllers": ("asha_40", "asha_entropy_40", "asha_evolution", "asha_random_search"),
 }
 
 

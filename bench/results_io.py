@@ -31,17 +31,26 @@ RESULTS = os.path.join(ROOT, "bench", "results")
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-    """What is known when a benchmark starts: its command line, the time and the load."""
+    """What is known when a benchmark starts: its command line, the time, the load and the code it runs
+    (the commit and the uncommitted changes then: a commit made while a long benchmark runs is not its code)."""
 
     command: tuple[str, ...]
     started: float
     load_average_start: tuple[float, float, float]
+    commit: str = ""
+    uncommitted_changes: tuple[str, ...] = ()
 
 
 def start(argv: list[str] | None = None) -> Run:
     """Call before measuring: notes the command line (``sys.argv`` by default), the time and the load."""
     argv = sys.argv if argv is None else argv
-    return Run(command=("python", *_relative(argv)), started=time.time(), load_average_start=os.getloadavg())
+    return Run(
+        command=("python", *_relative(argv)),
+        started=time.time(),
+        load_average_start=os.getloadavg(),
+        commit=_git("rev-parse", "HEAD"),
+        uncommitted_changes=tuple(_git("status", "--porcelain", "--untracked-files=no").splitlines()),
+    )
 
 
 def _relative(argv: list[str]) -> list[str]:
@@ -79,11 +88,11 @@ def cpu_model() -> str | None:
 
 
 def header(run: Run) -> dict[str, Any]:
-    """The common fields, as of now (the end of the measurement)."""
+    """The common fields: the code as of the start, the load at both ends, the rest as of now (the end)."""
     return {
         "command": list(run.command),
-        "commit": _git("rev-parse", "HEAD"),
-        "uncommitted_changes": _git("status", "--porcelain", "--untracked-files=no").splitlines(),
+        "commit": run.commit,
+        "uncommitted_changes": list(run.uncommitted_changes),
         "cpu_count": os.cpu_count(),
         "cpu_model": cpu_model(),
         "load_average_start": [round(x, 2) for x in run.load_average_start],

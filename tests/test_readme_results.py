@@ -7,6 +7,7 @@ rendered section. One test reads a training of SpineNet-49 on ``synthetic_smoke`
 core; tests/conftest.py) to see the stored AP drift.
 """
 
+import dataclasses
 import os
 import pathlib
 import re
@@ -99,6 +100,14 @@ def test_every_stored_result_says_how_it_was_measured():
         assert not missing, f"bench/results/{name}.json lacks {sorted(missing)}"
         assert result["command"][0].endswith("python") and result["command"][1].startswith("bench/"), result["command"]
         assert len(result["commit"]) == 40 and len(result["load_average_start"]) == 3
+
+
+def test_a_result_names_the_code_it_started_with_not_a_commit_made_while_it_ran():
+    run = results_io.start(["bench/x.py"])
+    assert run.commit == results_io._git("rev-parse", "HEAD") and len(run.commit) == 40
+    earlier = dataclasses.replace(run, commit="0" * 40, uncommitted_changes=(" M bench/x.py",))
+    header = results_io.header(earlier)
+    assert header["commit"] == "0" * 40 and header["uncommitted_changes"] == [" M bench/x.py"]
 
 
 def test_no_measured_figure_stands_outside_a_rendered_section():
