@@ -42,6 +42,7 @@ Usage (a few minutes on 2 cores)::
         --controller_from spinenet49_coco_proxy --name asha_coco_controller
     python bench/bench_asha.py --num_seeds 40 --variants asha_1_5_10 --set controller.algorithm=random \\
         --name asha_random_search
+    python bench/bench_asha.py --num_seeds 40 --first_seed 1040 --variants asha_1_5_10_skip --name asha_skip_40
 """
 
 from __future__ import annotations
@@ -362,6 +363,12 @@ def main(argv=None):
         help="report seeds 1000 .. 1000 + N - 1 instead of the 10 REPORT_SEEDS (more seeds, more power)",
     )
     parser.add_argument(
+        "--first_seed",
+        type=int,
+        default=REPORT_SEED_POOL,
+        help="with --num_seeds: the first report seed (>= 1000; a later one gives seeds no earlier run used)",
+    )
+    parser.add_argument(
         "--controller_from",
         default=None,
         help="the controller settings of this experiment (default synthetic_smoke's, set for 36 trials), "
@@ -390,9 +397,9 @@ def main(argv=None):
     name = args.name or ("asha" if args.seed_set == "report" else "asha_tuning")
     base_seeds = REPORT_SEEDS if args.seed_set == "report" else TUNING_SEEDS
     if args.num_seeds is not None:
-        if args.seed_set != "report" or args.num_seeds < 1:
-            parser.error("--num_seeds takes a positive count and only the report seeds")
-        base_seeds = tuple(range(REPORT_SEED_POOL, REPORT_SEED_POOL + args.num_seeds))
+        if args.seed_set != "report" or args.num_seeds < 1 or args.first_seed < REPORT_SEED_POOL:
+            parser.error("--num_seeds takes a positive count and only the report seeds (--first_seed >= 1000)")
+        base_seeds = tuple(range(args.first_seed, args.first_seed + args.num_seeds))
     variants = args.variants.split(",")
     if args.crossing < 0:
         parser.error("--crossing must be >= 0")
