@@ -31,6 +31,7 @@ INSTALL_REQUIRES = [
 
 TEST_REQUIRES = [
     "pytest>=9.2,<10",
+    "pytest-xdist>=3.8,<4",  # the suite runs in two processes (pytest.ini)
     "hypothesis>=6.170,<7; python_version >= '3.11'",
     "hypothesis>=6.168,<7; python_version < '3.11'",  # 6.169 needs Python 3.11
     "ruff>=0.17.5,<0.18",  # its rules change between minor releases

@@ -21,7 +21,7 @@ TOY = "tests.nas.toy_evaluators"
 LOCAL = "search.executor=local"
 
 
-def cli(*args, env=None, timeout=300):
+def cli(*args, env=None, timeout=600):  # a guard against a hang, not a time limit: a loaded machine is slow
     return subprocess.run(
         [sys.executable, "-m", "nas.cli", *args],
         capture_output=True,
