@@ -22,6 +22,7 @@ import os
 import re
 import statistics
 import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -955,18 +956,28 @@ def _asha_coco_controller(coco: dict[str, Any], result: dict[str, Any]) -> str:
     return "\n" + _asha_paired(coco, result["default"], lead) + "\n"
 
 
-def _asha_paired(more: dict[str, Any], default: str, lead: str) -> str:
-    """``lead``: cost, best AP and the paired test of ``default`` against ``full`` in ``more``."""
+def _against_full(result: dict[str, Any], variant: str) -> types.SimpleNamespace:
+    """``variant`` against ``full`` in a bench_asha result, paired by seed index: ``full`` (seed index -> run),
+    ``mine`` (the variant's runs), ``differences`` of best AP, the Wilcoxon signed-rank ``p_value``, the
+    summaries ``d`` and ``f``, and ``shown`` (better in the median, on most seeds, at p < 0.05)."""
     from scipy.stats import wilcoxon
 
-    runs = more["runs"]
+    runs = result["runs"]
     full = {r["seed_index"]: r for r in runs if r["variant"] == "full"}
-    mine = [r for r in runs if r["variant"] == default]
+    mine = [r for r in runs if r["variant"] == variant]
     differences = [r["best_true_ap"] - full[r["seed_index"]]["best_true_ap"] for r in mine]
     p_value = float(wilcoxon(differences).pvalue)
-    d, f = more["summary"][default], more["summary"]["full"]
+    d, f = result["summary"][variant], result["summary"]["full"]
     better = d["best_true_ap_median"] > f["best_true_ap_median"] and 2 * d["wins_against_full"] > d["seeds"]
-    shown = better and p_value < 0.05
+    return types.SimpleNamespace(
+        full=full, mine=mine, differences=differences, p_value=p_value, d=d, f=f, shown=better and p_value < 0.05
+    )
+
+
+def _asha_paired(more: dict[str, Any], default: str, lead: str) -> str:
+    """``lead``: cost, best AP and the paired test of ``default`` against ``full`` in ``more``."""
+    t = _against_full(more, default)
+    full, mine, differences, p_value, d, f, shown = t.full, t.mine, t.differences, t.p_value, t.d, t.f, t.shown
     settled = [r for r in mine if r["reused"] > r["proposals"] / 2]
     settled_wins = sum(1 for r in settled if r["best_true_ap"] > full[r["seed_index"]]["best_true_ap"])
     return (
@@ -1005,8 +1016,6 @@ def _asha_entropy(entropy: dict[str, Any], tuning: dict[str, Any], result: dict[
 
 def render_asha_controllers(*results: dict[str, Any]) -> str:
     """ASHA's default against ``full`` on the fitted stand-in with each controller (``bench_asha.py --set``)."""
-    from scipy.stats import wilcoxon
-
     rows, shown, not_shown = [], [], []
     for result in results:
         default, runs = result["default"], result["runs"]
@@ -1020,13 +1029,9 @@ def render_asha_controllers(*results: dict[str, Any]) -> str:
         if variant != default:
             settings.append(f"`{variant}`")
         label = name + (f" ({', '.join(settings)})" if settings else "")
-        full = {r["seed_index"]: r for r in runs if r["variant"] == "full"}
-        mine = [r for r in runs if r["variant"] == variant]
-        differences = [r["best_true_ap"] - full[r["seed_index"]]["best_true_ap"] for r in mine]
-        p_value = float(wilcoxon(differences).pvalue)
-        d, f = result["summary"][variant], result["summary"]["full"]
-        better = d["best_true_ap_median"] > f["best_true_ap_median"] and 2 * d["wins_against_full"] > d["seeds"]
-        (shown if better and p_value < 0.05 else not_shown).append(label)
+        t = _against_full(result, variant)
+        mine, differences, p_value, d, f = t.mine, t.differences, t.p_value, t.d, t.f
+        (shown if t.shown else not_shown).append(label)
         rows.append(
             f"| {label} | {_seeds(result['seeds'])} | {f['best_true_ap_median']:.3f} | {d['best_true_ap_median']:.3f} | "
             f"{d['wins_against_full']} of {d['seeds']} | {statistics.median(differences):+.3f} | {p_value:.3f} | "
