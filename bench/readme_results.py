@@ -773,12 +773,8 @@ def render_asha(
             "reused recorded results (no training, under either fidelity; the cost ratios count only the "
             "proposals that trained)."
         )
-    d, f = summary[result["default"]], summary["full"]
-    from scipy.stats import wilcoxon
-
-    default_runs = [r for r in runs if r["variant"] == result["default"]]
-    differences = [r["best_true_ap"] - full[pair(r)]["best_true_ap"] for r in default_runs]
-    p_value = float(wilcoxon(differences).pvalue)
+    t = _against_full(result, result["default"])
+    d, f, differences, p_value = t.d, t.f, t.differences, t.p_value
     better = d["best_true_ap_median"] > f["best_true_ap_median"] and 2 * d["wins_against_full"] > d["seeds"]
     verdict = (
         f"The default (`{result['default']}`) against the goals: {d['cost_ratio_median']:.2f}x fewer epochs than a "
@@ -882,17 +878,12 @@ def _asha_budget(big: dict[str, Any]) -> str:
 def _asha_crossings(crossings: tuple[dict[str, Any], ...], result: dict[str, Any], fit: dict[str, Any]) -> str:
     """What if the learning curves crossed less: ASHA against ``full`` with early epochs ranking better
     (a result without ``crossing`` is the fitted stand-in, crossing 1, whose rho ``fit`` holds)."""
-    from scipy.stats import wilcoxon
-
     default = result["default"]
     rows, shown, ratios = [], [], []
     for c in sorted(crossings, key=lambda c: -c.get("crossing", 1.0)):
-        full = {r["seed_index"]: r for r in c["runs"] if r["variant"] == "full"}
-        mine = [r for r in c["runs"] if r["variant"] == default]
-        differences = [r["best_true_ap"] - full[r["seed_index"]]["best_true_ap"] for r in mine]
+        t = _against_full(c, default)
+        full, differences, p_value, d, f = t.full, t.differences, t.p_value, t.d, t.f
         rho = c.get("standin_rho_by_epoch") or fit["standin"]["rho_by_epoch"]
-        d, f = c["summary"][default], c["summary"]["full"]
-        p_value = float(wilcoxon(differences).pvalue)
         ratios.append(d["cost_ratio_median"])
         if c is crossings[-1]:  # the most seeds
             q1, _, q3 = statistics.quantiles([r["best_true_ap"] for r in full.values()], n=4)
@@ -962,10 +953,13 @@ def _against_full(result: dict[str, Any], variant: str) -> types.SimpleNamespace
     summaries ``d`` and ``f``, and ``shown`` (better in the median, on most seeds, at p < 0.05)."""
     from scipy.stats import wilcoxon
 
+    def pair(r: dict[str, Any]) -> Any:  # results stored before ``seed_index`` pair by seed
+        return r.get("seed_index", r["seed"])
+
     runs = result["runs"]
-    full = {r["seed_index"]: r for r in runs if r["variant"] == "full"}
+    full = {pair(r): r for r in runs if r["variant"] == "full"}
     mine = [r for r in runs if r["variant"] == variant]
-    differences = [r["best_true_ap"] - full[r["seed_index"]]["best_true_ap"] for r in mine]
+    differences = [r["best_true_ap"] - full[pair(r)]["best_true_ap"] for r in mine]
     p_value = float(wilcoxon(differences).pvalue)
     d, f = result["summary"][variant], result["summary"]["full"]
     better = d["best_true_ap_median"] > f["best_true_ap_median"] and 2 * d["wins_against_full"] > d["seeds"]
